@@ -212,7 +212,7 @@ const (
 )
 
 // ProxySpec describes a proxy binary.
-// +kubebuilder:validation:XValidation:rule="self.flavor != 'Custom' || size(self.extensions) > 0",message="a Custom proxy must declare its extensions"
+// +kubebuilder:validation:XValidation:rule="self.flavor != 'Custom' || (has(self.extensions) && size(self.extensions) > 0)",message="a Custom proxy must declare its extensions"
 type ProxySpec struct {
 	Flavor ProxyFlavor `json:"flavor"`
 	// Version of Istio (for Istio flavors) or Envoy (for EnvoyContrib), e.g. "1.28.2".

@@ -1,0 +1,2 @@
+// Package envoyfilter validates Istio EnvoyFilter objects the way Envoy would see their patches.
+package envoyfilter
