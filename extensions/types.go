@@ -88,7 +88,7 @@ type WorkloadDecision struct {
 	Gateway  bool        `json:"gateway"`
 	Proxy    string      `json:"proxy"`
 	// CandidateNodes are the nodes the workload's own scheduling constraints allow.
-	CandidateNodes []string           `json:"candidateNodes"`
+	CandidateNodes []string          `json:"candidateNodes"`
 	Features       []FeatureDecision `json:"features"`
 	// MisplacedPods are running pods on nodes that cannot run an enabled feature.
 	MisplacedPods []string `json:"misplacedPods,omitempty"`

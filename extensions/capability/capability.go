@@ -68,11 +68,11 @@ type PCIDevice struct {
 	Evidence Evidence `json:"evidence"`
 }
 
-// QATProvisioning is what an Intel QatDevicePlugin says a node's QAT devices serve.
+// QATProvisioning is what an Intel QatDevicePlugin that selects the node configures.
 type QATProvisioning struct {
-	// Services as configured, e.g. "sym;asym" or "dc".
-	Services string   `json:"services"`
-	Evidence Evidence `json:"evidence"`
+	// VFDrivers are the kernel VF drivers the plugin binds (4xxxvf for Gen4, c6xxvf for QAT 1.x, ...).
+	VFDrivers []string `json:"vfDrivers"`
+	Evidence  Evidence `json:"evidence"`
 }
 
 // Node is what meshaccel knows about one node's acceleration capabilities.
