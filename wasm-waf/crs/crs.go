@@ -2,6 +2,10 @@
 package crs
 
 import (
+	"fmt"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -11,11 +15,41 @@ type Options struct {
 	ParanoiaLevel int
 	// DetectionOnly compiles SecRuleEngine DetectionOnly instead of On.
 	DetectionOnly bool
+	// Setup is SecLang inserted after the engine configuration and before crs-setup.conf
+	// (e.g. SecAction id:900xxx overrides that CRS setup then keeps).
+	Setup string
 	// Extra is SecLang appended after the CRS rules (exclusions, custom rules).
 	Extra string
 }
 
+// Main returns the top-level SecLang that includes the CRS files from coreruleset.FS.
+func Main(opts Options) (string, error) {
+	pl := opts.ParanoiaLevel
+	if pl == 0 {
+		pl = 1
+	}
+	if pl < 1 || pl > 4 {
+		return "", fmt.Errorf("crs: paranoia level %d is not in 1-4", pl)
+	}
+	mode := "On"
+	if opts.DetectionOnly {
+		mode = "DetectionOnly"
+	}
+	return fmt.Sprintf(`Include @coraza.conf-recommended
+SecRuleEngine %s
+SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
+%s
+Include @crs-setup.conf.example
+Include @owasp_crs/*.conf
+%s
+`, mode, pl, opts.Setup, opts.Extra), nil
+}
+
 // Compile returns the compiled CRS.
 func Compile(opts Options) (*ruleset.Ruleset, error) {
-	return compile(opts)
+	text, err := Main(opts)
+	if err != nil {
+		return nil, err
+	}
+	return ruleset.CompileString(ruleset.Options{FS: coreruleset.FS}, "crs.conf", text)
 }

@@ -1,7 +1,0 @@
-package crs
-
-import "github.com/meshaccel/meshaccel/wasm-waf/ruleset"
-
-func compile(opts Options) (*ruleset.Ruleset, error) {
-	return ruleset.CompileString(ruleset.Options{}, "crs", "")
-}

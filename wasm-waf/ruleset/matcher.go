@@ -1,0 +1,158 @@
+package ruleset
+
+import (
+	"sort"
+)
+
+// Matcher is an Aho-Corasick automaton over ASCII-case-folded phrases (@pm, @pmFromFile). It is
+// built at compile time and stored as flat arrays, so loading it costs nothing and matching is
+// one loop without recursion.
+type Matcher struct {
+	Patterns []string // lower case
+	// Root is the dense transition table of state 0 (every byte has a next state).
+	Root [256]int32
+	// Edges of state s (s > 0) are EdgeBytes/EdgeNext[EdgeStart[s]:EdgeStart[s+1]], sorted by byte.
+	EdgeStart []int32
+	EdgeBytes []byte
+	EdgeNext  []int32
+	Fail      []int32
+	// Hit is the pattern recognized at a state (via its failure chain), or -1.
+	Hit []int32
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// NewMatcher builds the automaton. Empty patterns are ignored.
+func NewMatcher(patterns []string) *Matcher {
+	m := &Matcher{}
+	type node struct {
+		next map[byte]int32
+		term int32
+	}
+	nodes := []node{{next: map[byte]int32{}, term: -1}}
+	for _, p := range patterns {
+		if p == "" {
+			continue
+		}
+		lp := make([]byte, len(p))
+		for i := 0; i < len(p); i++ {
+			lp[i] = lowerByte(p[i])
+		}
+		id := int32(len(m.Patterns))
+		m.Patterns = append(m.Patterns, string(lp))
+		s := int32(0)
+		for _, c := range lp {
+			n, ok := nodes[s].next[c]
+			if !ok {
+				n = int32(len(nodes))
+				nodes = append(nodes, node{next: map[byte]int32{}, term: -1})
+				nodes[s].next[c] = n
+			}
+			s = n
+		}
+		if nodes[s].term < 0 {
+			nodes[s].term = id
+		}
+	}
+	n := len(nodes)
+	m.Fail = make([]int32, n)
+	m.Hit = make([]int32, n)
+	m.EdgeStart = make([]int32, n+1)
+	// Breadth-first order so that failure links point to already finished states.
+	order := make([]int32, 0, n)
+	order = append(order, 0)
+	m.Hit[0] = nodes[0].term
+	for qi := 0; qi < len(order); qi++ {
+		s := order[qi]
+		keys := make([]int, 0, len(nodes[s].next))
+		for c := range nodes[s].next {
+			keys = append(keys, int(c))
+		}
+		sort.Ints(keys)
+		for _, k := range keys {
+			c := byte(k)
+			child := nodes[s].next[c]
+			if s == 0 {
+				m.Fail[child] = 0
+			} else {
+				f := m.Fail[s]
+				for {
+					if nx, ok := nodes[f].next[c]; ok {
+						m.Fail[child] = nx
+						break
+					}
+					if f == 0 {
+						m.Fail[child] = 0
+						break
+					}
+					f = m.Fail[f]
+				}
+			}
+			m.Hit[child] = nodes[child].term
+			if m.Hit[child] < 0 {
+				m.Hit[child] = m.Hit[m.Fail[child]]
+			}
+			order = append(order, child)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		m.Root[c] = nodes[0].next[byte(c)] // zero (the root) when absent
+	}
+	for s := 0; s < n; s++ {
+		m.EdgeStart[s] = int32(len(m.EdgeBytes))
+		if s == 0 {
+			continue
+		}
+		keys := make([]int, 0, len(nodes[s].next))
+		for c := range nodes[s].next {
+			keys = append(keys, int(c))
+		}
+		sort.Ints(keys)
+		for _, k := range keys {
+			m.EdgeBytes = append(m.EdgeBytes, byte(k))
+			m.EdgeNext = append(m.EdgeNext, nodes[s].next[byte(k)])
+		}
+	}
+	m.EdgeStart[n] = int32(len(m.EdgeBytes))
+	return m
+}
+
+func (m *Matcher) step(s int32, c byte) int32 {
+	for {
+		if s == 0 {
+			return m.Root[c]
+		}
+		lo, hi := m.EdgeStart[s], m.EdgeStart[s+1]
+		for hi-lo > 8 {
+			mid := (lo + hi) / 2
+			if m.EdgeBytes[mid] < c {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		for i := lo; i < hi; i++ {
+			if m.EdgeBytes[i] == c {
+				return m.EdgeNext[i]
+			}
+		}
+		s = m.Fail[s]
+	}
+}
+
+// Find returns the first pattern (by end position) that occurs in s, ignoring ASCII case.
+func (m *Matcher) Find(s string) (string, bool) {
+	st := int32(0)
+	for i := 0; i < len(s); i++ {
+		st = m.step(st, lowerByte(s[i]))
+		if h := m.Hit[st]; h >= 0 {
+			return m.Patterns[h], true
+		}
+	}
+	return "", false
+}
