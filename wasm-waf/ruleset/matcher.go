@@ -100,12 +100,28 @@ func NewMatcher(patterns []string) *Matcher {
 			order = append(order, child)
 		}
 	}
-	for c := 0; c < 256; c++ {
-		m.Root[c] = nodes[0].next[byte(c)] // zero (the root) when absent
+	// Renumber states in breadth-first order: failure links then always point to lower numbers,
+	// which Load checks to guarantee that matching terminates on any artifact.
+	renum := make([]int32, n)
+	for newID, oldID := range order {
+		renum[oldID] = int32(newID)
 	}
-	for s := 0; s < n; s++ {
-		m.EdgeStart[s] = int32(len(m.EdgeBytes))
-		if s == 0 {
+	fail := make([]int32, n)
+	hit := make([]int32, n)
+	for oldID := 0; oldID < n; oldID++ {
+		fail[renum[oldID]] = renum[m.Fail[oldID]]
+		hit[renum[oldID]] = m.Hit[oldID]
+	}
+	m.Fail, m.Hit = fail, hit
+	for c := 0; c < 256; c++ {
+		if nx, ok := nodes[0].next[byte(c)]; ok {
+			m.Root[c] = renum[nx]
+		}
+	}
+	for newID := 0; newID < n; newID++ {
+		s := order[newID]
+		m.EdgeStart[newID] = int32(len(m.EdgeBytes))
+		if newID == 0 {
 			continue
 		}
 		keys := make([]int, 0, len(nodes[s].next))
@@ -115,7 +131,7 @@ func NewMatcher(patterns []string) *Matcher {
 		sort.Ints(keys)
 		for _, k := range keys {
 			m.EdgeBytes = append(m.EdgeBytes, byte(k))
-			m.EdgeNext = append(m.EdgeNext, nodes[s].next[byte(k)])
+			m.EdgeNext = append(m.EdgeNext, renum[nodes[s].next[byte(k)]])
 		}
 	}
 	m.EdgeStart[n] = int32(len(m.EdgeBytes))

@@ -1,0 +1,540 @@
+package ruleset
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/transform"
+)
+
+// The artifact is: magic, format version (uvarint), CRC-32 (IEEE, 4 bytes little endian) of the
+// body, body. The body is a flat sequence of varints and length-prefixed strings in the field
+// order of the types in model.go. Decoding is one forward pass with no recursion; every string
+// in the decoded ruleset shares one copy of the artifact.
+const magic = "MAWAFRS\x00"
+
+// ErrFormat is wrapped by every Load error.
+var ErrFormat = errors.New("ruleset: invalid artifact")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+func (e *encoder) str(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) strs(ss []string) {
+	e.uint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+func (e *encoder) i32s(v []int32) {
+	e.uint(uint64(len(v)))
+	for _, x := range v {
+		e.int(int64(x))
+	}
+}
+
+func (e *encoder) macro(m Macro) {
+	e.uint(uint64(len(m.Parts)))
+	for _, p := range m.Parts {
+		e.str(p.Lit)
+		e.uint(uint64(p.Var))
+		e.str(p.Key)
+		e.int(int64(p.TXSlot))
+	}
+}
+
+func (e *encoder) exclusion(x Exclusion) {
+	e.uint(uint64(x.Var))
+	e.str(x.Key)
+	e.int(int64(x.KeyRegex))
+}
+
+// MarshalBinary encodes the ruleset as a versioned artifact.
+func (rs *Ruleset) MarshalBinary() ([]byte, error) {
+	e := &encoder{}
+	e.uint(uint64(rs.Engine))
+	e.bool(rs.RequestBodyAccess)
+	e.int(int64(rs.RequestBodyLimit))
+	e.int(int64(rs.RequestBodyNoFilesLimit))
+	e.bool(rs.RequestBodyLimitReject)
+	e.int(int64(rs.ArgumentsLimit))
+	e.int(int64(rs.JSONDepthLimit))
+	e.int(int64(rs.Skipped))
+	e.strs(rs.TXKeys)
+	e.uint(uint64(len(rs.TransformNodes)))
+	for _, n := range rs.TransformNodes {
+		e.int(int64(n.Parent))
+		e.uint(uint64(n.T))
+	}
+	e.uint(uint64(len(rs.Regexes)))
+	for _, r := range rs.Regexes {
+		e.str(r.Pattern)
+		e.bool(r.Binary)
+		e.strs(r.Prefilter)
+		e.int(int64(r.MinLen))
+	}
+	e.uint(uint64(len(rs.Matchers)))
+	for _, m := range rs.Matchers {
+		e.strs(m.Patterns)
+		for _, x := range m.Root {
+			e.int(int64(x))
+		}
+		e.i32s(m.EdgeStart)
+		e.str(string(m.EdgeBytes))
+		e.i32s(m.EdgeNext)
+		e.i32s(m.Fail)
+		e.i32s(m.Hit)
+	}
+	e.uint(uint64(len(rs.Markers)))
+	for _, m := range rs.Markers {
+		e.str(m.Name)
+		for _, p := range m.Pos {
+			e.int(int64(p))
+		}
+	}
+	for _, p := range rs.Phases {
+		e.i32s(p)
+	}
+	e.uint(uint64(len(rs.Rules)))
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		e.int(int64(r.ID))
+		e.uint(uint64(r.Phase))
+		e.int(int64(r.ChainNext))
+		e.uint(uint64(len(r.Targets)))
+		for _, t := range r.Targets {
+			e.uint(uint64(t.Var))
+			e.str(t.Key)
+			e.int(int64(t.KeyRegex))
+			e.bool(t.Count)
+			e.int(int64(t.TXSlot))
+		}
+		e.uint(uint64(len(r.Exclusions)))
+		for _, x := range r.Exclusions {
+			e.exclusion(x)
+		}
+		o := &r.Op
+		e.uint(uint64(o.Kind))
+		e.bool(o.Negate)
+		e.macro(o.Arg)
+		e.int(int64(o.Regex))
+		e.int(int64(o.Matcher))
+		for _, w := range o.Bytes {
+			e.uint(w)
+		}
+		e.strs(o.Prefixes)
+		e.int(int64(r.Transform))
+		e.uint(uint64(r.Disruptive))
+		e.int(int64(r.Status))
+		e.str(r.RedirectTo)
+		e.bool(r.Log)
+		e.bool(r.Capture)
+		e.bool(r.MultiMatch)
+		e.uint(uint64(len(r.SetVars)))
+		for _, s := range r.SetVars {
+			e.macro(s.Key)
+			e.int(int64(s.Slot))
+			e.uint(uint64(s.Op))
+			e.macro(s.Value)
+		}
+		e.uint(uint64(len(r.Ctls)))
+		for _, c := range r.Ctls {
+			e.uint(uint64(c.Kind))
+			e.i32s(c.IDRanges)
+			e.str(c.Str)
+			e.exclusion(c.Target)
+			e.int(c.Num)
+		}
+		e.int(int64(r.SkipAfter))
+		e.int(int64(r.Skip))
+		e.macro(r.Msg)
+		e.macro(r.LogData)
+		e.int(int64(r.Severity))
+		e.strs(r.Tags)
+		e.str(r.File)
+		e.int(int64(r.Line))
+	}
+	body := e.b
+	out := make([]byte, 0, len(body)+len(magic)+16)
+	out = append(out, magic...)
+	out = binary.AppendUvarint(out, FormatVersion)
+	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
+	return append(out, body...), nil
+}
+
+type decoder struct {
+	s   string // the body, shared by every decoded string
+	off int
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated or corrupt %s at byte %d", ErrFormat, what, d.off)
+	}
+}
+
+func (d *decoder) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var v uint64
+	var shift uint
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		if d.off >= len(d.s) {
+			d.fail("varint")
+			return 0
+		}
+		c := d.s[d.off]
+		d.off++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+		shift += 7
+	}
+	d.fail("varint")
+	return 0
+}
+
+func (d *decoder) int() int64 {
+	u := d.uint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+func (d *decoder) i32() int32 { return int32(d.int()) }
+
+func (d *decoder) bool() bool { return d.uint() != 0 }
+
+func (d *decoder) count(limit int) int {
+	n := d.uint()
+	if n > uint64(limit) || n > uint64(len(d.s)) {
+		d.fail("count")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.count(len(d.s))
+	if d.err != nil || d.off+n > len(d.s) {
+		d.fail("string")
+		return ""
+	}
+	s := d.s[d.off : d.off+n]
+	d.off += n
+	return s
+}
+
+func (d *decoder) strs() []string {
+	n := d.count(len(d.s))
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *decoder) i32s() []int32 {
+	n := d.count(len(d.s))
+	if n == 0 {
+		return nil
+	}
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = d.i32()
+	}
+	return out
+}
+
+func (d *decoder) macro() Macro {
+	n := d.count(len(d.s))
+	if n == 0 {
+		return Macro{}
+	}
+	m := Macro{Parts: make([]MacroPart, n)}
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		p.Lit = d.str()
+		p.Var = Var(d.uint())
+		p.Key = d.str()
+		p.TXSlot = d.i32()
+	}
+	return m
+}
+
+func (d *decoder) exclusion() Exclusion {
+	return Exclusion{Var: Var(d.uint()), Key: d.str(), KeyRegex: d.i32()}
+}
+
+// Load decodes an artifact written by MarshalBinary and checks its internal references.
+func Load(data []byte) (*Ruleset, error) {
+	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: not a ruleset artifact", ErrFormat)
+	}
+	rest := data[len(magic):]
+	ver, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad version", ErrFormat)
+	}
+	if ver != FormatVersion {
+		return nil, fmt.Errorf("%w: format version %d, this engine reads %d", ErrFormat, ver, FormatVersion)
+	}
+	rest = rest[n:]
+	if len(rest) < 4 {
+		return nil, fmt.Errorf("%w: truncated header", ErrFormat)
+	}
+	sum := binary.LittleEndian.Uint32(rest)
+	body := rest[4:]
+	if crc32.ChecksumIEEE(body) != sum {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
+	}
+	d := &decoder{s: string(body)}
+	rs := &Ruleset{}
+	rs.Engine = EngineMode(d.uint())
+	rs.RequestBodyAccess = d.bool()
+	rs.RequestBodyLimit = int(d.int())
+	rs.RequestBodyNoFilesLimit = int(d.int())
+	rs.RequestBodyLimitReject = d.bool()
+	rs.ArgumentsLimit = int(d.int())
+	rs.JSONDepthLimit = int(d.int())
+	rs.Skipped = int(d.int())
+	rs.TXKeys = d.strs()
+	rs.TransformNodes = make([]TransformNode, d.count(len(d.s)))
+	for i := range rs.TransformNodes {
+		rs.TransformNodes[i] = TransformNode{Parent: d.i32(), T: transform.ID(d.uint())}
+	}
+	rs.Regexes = make([]Regex, d.count(len(d.s)))
+	for i := range rs.Regexes {
+		r := &rs.Regexes[i]
+		r.Pattern = d.str()
+		r.Binary = d.bool()
+		r.Prefilter = d.strs()
+		r.MinLen = d.i32()
+	}
+	rs.Matchers = make([]*Matcher, d.count(len(d.s)))
+	for i := range rs.Matchers {
+		m := &Matcher{}
+		m.Patterns = d.strs()
+		for c := range m.Root {
+			m.Root[c] = d.i32()
+		}
+		m.EdgeStart = d.i32s()
+		m.EdgeBytes = []byte(d.str())
+		m.EdgeNext = d.i32s()
+		m.Fail = d.i32s()
+		m.Hit = d.i32s()
+		rs.Matchers[i] = m
+	}
+	rs.Markers = make([]Marker, d.count(len(d.s)))
+	for i := range rs.Markers {
+		rs.Markers[i].Name = d.str()
+		for p := range rs.Markers[i].Pos {
+			rs.Markers[i].Pos[p] = d.i32()
+		}
+	}
+	for p := range rs.Phases {
+		rs.Phases[p] = d.i32s()
+	}
+	rs.Rules = make([]Rule, d.count(len(d.s)))
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		r.ID = d.i32()
+		r.Phase = uint8(d.uint())
+		r.ChainNext = d.i32()
+		if n := d.count(len(d.s)); n > 0 {
+			r.Targets = make([]Target, n)
+			for k := range r.Targets {
+				t := &r.Targets[k]
+				t.Var = Var(d.uint())
+				t.Key = d.str()
+				t.KeyRegex = d.i32()
+				t.Count = d.bool()
+				t.TXSlot = d.i32()
+			}
+		}
+		if n := d.count(len(d.s)); n > 0 {
+			r.Exclusions = make([]Exclusion, n)
+			for k := range r.Exclusions {
+				r.Exclusions[k] = d.exclusion()
+			}
+		}
+		o := &r.Op
+		o.Kind = OpKind(d.uint())
+		o.Negate = d.bool()
+		o.Arg = d.macro()
+		o.Regex = d.i32()
+		o.Matcher = d.i32()
+		for w := range o.Bytes {
+			o.Bytes[w] = d.uint()
+		}
+		o.Prefixes = d.strs()
+		r.Transform = d.i32()
+		r.Disruptive = Disruptive(d.uint())
+		r.Status = d.i32()
+		r.RedirectTo = d.str()
+		r.Log = d.bool()
+		r.Capture = d.bool()
+		r.MultiMatch = d.bool()
+		if n := d.count(len(d.s)); n > 0 {
+			r.SetVars = make([]SetVar, n)
+			for k := range r.SetVars {
+				s := &r.SetVars[k]
+				s.Key = d.macro()
+				s.Slot = d.i32()
+				s.Op = SetVarOp(d.uint())
+				s.Value = d.macro()
+			}
+		}
+		if n := d.count(len(d.s)); n > 0 {
+			r.Ctls = make([]Ctl, n)
+			for k := range r.Ctls {
+				c := &r.Ctls[k]
+				c.Kind = CtlKind(d.uint())
+				c.IDRanges = d.i32s()
+				c.Str = d.str()
+				c.Target = d.exclusion()
+				c.Num = d.int()
+			}
+		}
+		r.SkipAfter = d.i32()
+		r.Skip = d.i32()
+		r.Msg = d.macro()
+		r.LogData = d.macro()
+		r.Severity = int8(d.int())
+		r.Tags = d.strs()
+		r.File = d.str()
+		r.Line = d.i32()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.off != len(d.s) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(d.s)-d.off)
+	}
+	if err := rs.validate(); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// validate checks every index in the ruleset, so that a corrupt artifact fails at Load rather
+// than panicking in the engine.
+func (rs *Ruleset) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
+	}
+	inRange := func(i int32, n int, allowNeg bool) bool {
+		return (allowNeg && i == -1) || (i >= 0 && int(i) < n)
+	}
+	for i, n := range rs.TransformNodes {
+		if i == 0 {
+			continue
+		}
+		if n.Parent < 0 || int(n.Parent) >= i || n.T >= transform.ID(255) {
+			return bad("transform node %d", i)
+		}
+	}
+	for _, m := range rs.Matchers {
+		states := len(m.Fail)
+		if len(m.Hit) != states || len(m.EdgeStart) != states+1 || len(m.EdgeBytes) != len(m.EdgeNext) {
+			return bad("matcher tables")
+		}
+		for _, x := range m.Root {
+			if !inRange(x, states, false) {
+				return bad("matcher root")
+			}
+		}
+		for s := 0; s < states; s++ {
+			if m.EdgeStart[s] < 0 || m.EdgeStart[s] > m.EdgeStart[s+1] || int(m.EdgeStart[s+1]) > len(m.EdgeBytes) ||
+				!inRange(m.Fail[s], states, false) || !inRange(m.Hit[s], len(m.Patterns), true) {
+				return bad("matcher state %d", s)
+			}
+			// Failure links point to shallower states, so following them terminates.
+			if s > 0 && int(m.Fail[s]) >= s && m.Fail[s] != 0 {
+				return bad("matcher failure link %d", s)
+			}
+		}
+		for _, x := range m.EdgeNext {
+			if !inRange(x, states, false) {
+				return bad("matcher edge")
+			}
+		}
+	}
+	checkMacro := func(mc Macro) bool {
+		for _, p := range mc.Parts {
+			if p.Var >= numVars || !inRange(p.TXSlot, len(rs.TXKeys), true) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if r.ChainNext != -1 && (r.ChainNext <= int32(i) || int(r.ChainNext) >= len(rs.Rules)) {
+			return bad("rule %d chain", r.ID)
+		}
+		for _, t := range r.Targets {
+			if t.Var >= numVars || !inRange(t.KeyRegex, len(rs.Regexes), true) || !inRange(t.TXSlot, len(rs.TXKeys), true) {
+				return bad("rule %d target", r.ID)
+			}
+		}
+		for _, x := range r.Exclusions {
+			if x.Var >= numVars || !inRange(x.KeyRegex, len(rs.Regexes), true) {
+				return bad("rule %d exclusion", r.ID)
+			}
+		}
+		if (r.Op.Kind == OpRx && !inRange(r.Op.Regex, len(rs.Regexes), false)) ||
+			(r.Op.Kind == OpPm && !inRange(r.Op.Matcher, len(rs.Matchers), false)) || !checkMacro(r.Op.Arg) {
+			return bad("rule %d operator", r.ID)
+		}
+		if !inRange(r.Transform, len(rs.TransformNodes), false) || !inRange(r.SkipAfter, len(rs.Markers), true) {
+			return bad("rule %d references", r.ID)
+		}
+		for _, s := range r.SetVars {
+			if !checkMacro(s.Key) || !checkMacro(s.Value) || !inRange(s.Slot, len(rs.TXKeys), true) {
+				return bad("rule %d setvar", r.ID)
+			}
+		}
+		for _, c := range r.Ctls {
+			if c.Target.Var >= numVars || !inRange(c.Target.KeyRegex, len(rs.Regexes), true) || len(c.IDRanges)%2 != 0 {
+				return bad("rule %d ctl", r.ID)
+			}
+		}
+		if !checkMacro(r.Msg) || !checkMacro(r.LogData) {
+			return bad("rule %d message", r.ID)
+		}
+	}
+	for p, list := range rs.Phases {
+		for _, ri := range list {
+			if !inRange(ri, len(rs.Rules), false) || int(rs.Rules[ri].Phase) != p {
+				return bad("phase %d list", p)
+			}
+		}
+	}
+	for _, m := range rs.Markers {
+		for p := range m.Pos {
+			if m.Pos[p] < 0 || int(m.Pos[p]) > len(rs.Phases[p]) {
+				return bad("marker %q", m.Name)
+			}
+		}
+	}
+	return nil
+}
