@@ -3,23 +3,32 @@
 // recursion over input or ruleset size, and per-transaction buffers reused across requests.
 package engine
 
-import "github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+import (
+	"net/netip"
+	"regexp"
+
+	"rsc.io/binaryregexp"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
 
 // Interruption says that a disruptive rule stopped the request.
 type Interruption struct {
 	RuleID int
 	// Status is the HTTP status to answer with.
 	Status int
-	// Action is the disruptive action: "deny", "drop", "redirect".
+	// Action is the disruptive action: "deny", "drop" or "redirect".
 	Action string
+	// Location is the redirect target.
+	Location string
 }
 
-// Match is one rule that matched, for logging.
+// Match is one logged rule that matched.
 type Match struct {
 	RuleID   int
 	Msg      string
 	Data     string
-	Severity int
+	Severity int // -1 when the rule has none
 	Tags     []string
 }
 
@@ -29,11 +38,26 @@ type Options struct {
 	Mode *ruleset.EngineMode
 }
 
+type compiledRegex struct {
+	re     *regexp.Regexp
+	bre    *binaryregexp.Regexp
+	failed bool
+}
+
 // Engine evaluates one ruleset. It is not safe for concurrent use (proxy-wasm VMs are single-threaded).
 type Engine struct {
 	rs   *ruleset.Ruleset
 	mode ruleset.EngineMode
-	free []*Transaction
+	// regexes are compiled on first use: most never run because their prefilter rejects the input.
+	regexes []compiledRegex
+	// nodePath[n] is the transformation pipeline of node n from the first step to n.
+	nodePath [][]int32
+	txIndex  map[string]int32
+	prefixes map[int32][]netip.Prefix // by rule index, for @ipMatch
+	// headOf[i] is the chain starter of rule i (itself for starters).
+	headOf []int32
+	free   []*Transaction
+	nextID uint64
 }
 
 // New returns an engine for rs with the ruleset's own settings.
@@ -41,63 +65,92 @@ func New(rs *ruleset.Ruleset) *Engine { return NewWithOptions(rs, Options{}) }
 
 // NewWithOptions returns an engine for rs with overrides.
 func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
-	e := &Engine{rs: rs, mode: rs.Engine}
+	e := &Engine{
+		rs:       rs,
+		mode:     rs.Engine,
+		regexes:  make([]compiledRegex, len(rs.Regexes)),
+		nodePath: make([][]int32, len(rs.TransformNodes)),
+		txIndex:  make(map[string]int32, len(rs.TXKeys)),
+		prefixes: map[int32][]netip.Prefix{},
+	}
 	if opts.Mode != nil {
 		e.mode = *opts.Mode
+	}
+	for n := 1; n < len(rs.TransformNodes); n++ {
+		parent := rs.TransformNodes[n].Parent
+		path := make([]int32, 0, len(e.nodePath[parent])+1)
+		path = append(path, e.nodePath[parent]...)
+		e.nodePath[n] = append(path, int32(n))
+	}
+	e.headOf = make([]int32, len(rs.Rules))
+	for i := range rs.Rules {
+		e.headOf[i] = int32(i)
+	}
+	for i := range rs.Rules {
+		if n := rs.Rules[i].ChainNext; n >= 0 {
+			e.headOf[n] = e.headOf[i]
+		}
+	}
+	for i, k := range rs.TXKeys {
+		e.txIndex[k] = int32(i)
+	}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if r.Op.Kind != ruleset.OpIPMatch {
+			continue
+		}
+		var ps []netip.Prefix
+		for _, s := range r.Op.Prefixes {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				ps = append(ps, p)
+			}
+		}
+		e.prefixes[int32(i)] = ps
 	}
 	return e
 }
 
-// Transaction is the evaluation state of one HTTP request.
-type Transaction struct {
-	e       *Engine
-	matched []int
-	matches []Match
-	intr    *Interruption
+// Ruleset returns the engine's ruleset.
+func (e *Engine) Ruleset() *ruleset.Ruleset { return e.rs }
+
+// regex returns the compiled regex i; ok is false when the artifact holds an invalid pattern
+// (the compiler rejects those, so only a hand-made artifact can), and the rule then never matches.
+func (e *Engine) regex(i int32) (c compiledRegex, ok bool) {
+	c = e.regexes[i]
+	if c.re != nil || c.bre != nil {
+		return c, true
+	}
+	if c.failed {
+		return c, false
+	}
+	r := &e.rs.Regexes[i]
+	var err error
+	if r.Binary {
+		c.bre, err = binaryregexp.Compile(r.Pattern)
+	} else {
+		c.re, err = regexp.Compile(r.Pattern)
+	}
+	c.failed = err != nil
+	e.regexes[i] = c
+	return c, err == nil
+}
+
+// PrecompileRegexes compiles every regex now instead of on first use.
+func (e *Engine) PrecompileRegexes() {
+	for i := range e.regexes {
+		e.regex(int32(i))
+	}
 }
 
 // NewTransaction returns a transaction from the free list or a new one.
 func (e *Engine) NewTransaction() *Transaction {
+	var tx *Transaction
 	if n := len(e.free); n > 0 {
-		tx := e.free[n-1]
+		tx = e.free[n-1]
 		e.free = e.free[:n-1]
-		return tx
+	} else {
+		tx = newTransaction(e)
 	}
-	return &Transaction{e: e}
-}
-
-// ProcessRequestHeaders runs phase 1.
-func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers [][2]string) *Interruption {
-	return tx.intr
-}
-
-// ProcessRequestBody runs phase 2; call it even without a body.
-func (tx *Transaction) ProcessRequestBody(body []byte, contentType string) *Interruption {
-	return tx.intr
-}
-
-// RequestBodyAccess reports whether the body should be buffered and passed to ProcessRequestBody.
-func (tx *Transaction) RequestBodyAccess() bool { return tx.e.rs.RequestBodyAccess }
-
-// RequestBodyLimit is the most body bytes the engine inspects.
-func (tx *Transaction) RequestBodyLimit() int { return tx.e.rs.RequestBodyLimit }
-
-// SetRequestBodyTruncated records that the body was longer than RequestBodyLimit.
-func (tx *Transaction) SetRequestBodyTruncated() {}
-
-// MatchedRules returns the ids of logged rules that matched, in evaluation order.
-func (tx *Transaction) MatchedRules() []int { return tx.matched }
-
-// Matches returns the logged matches with their messages.
-func (tx *Transaction) Matches() []Match { return tx.matches }
-
-// Interruption returns the interruption, if any.
-func (tx *Transaction) Interruption() *Interruption { return tx.intr }
-
-// Close resets the transaction and returns it to the engine's free list.
-func (tx *Transaction) Close() {
-	tx.matched = tx.matched[:0]
-	tx.matches = tx.matches[:0]
-	tx.intr = nil
-	tx.e.free = append(tx.e.free, tx)
+	tx.begin()
+	return tx
 }

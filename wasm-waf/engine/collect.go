@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// collect appends the values of target t to dst. r and head (the chain starter) select the
+// exclusions that apply; both are nil for macro lookups.
+func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Rule) []val {
+	switch t.Var {
+	case ruleset.VarArgs:
+		dst = tx.fromList(dst, t, r, head, ruleset.VarArgs, tx.argsGet, false)
+		return tx.fromList(dst, t, r, head, ruleset.VarArgs, tx.argsPost, false)
+	case ruleset.VarArgsNames:
+		dst = tx.fromList(dst, t, r, head, ruleset.VarArgsNames, tx.argsGet, true)
+		return tx.fromList(dst, t, r, head, ruleset.VarArgsNames, tx.argsPost, true)
+	case ruleset.VarArgsGet:
+		return tx.fromList(dst, t, r, head, t.Var, tx.argsGet, false)
+	case ruleset.VarArgsGetNames:
+		return tx.fromList(dst, t, r, head, t.Var, tx.argsGet, true)
+	case ruleset.VarArgsPost:
+		return tx.fromList(dst, t, r, head, t.Var, tx.argsPost, false)
+	case ruleset.VarArgsPostNames:
+		return tx.fromList(dst, t, r, head, t.Var, tx.argsPost, true)
+	case ruleset.VarRequestHeaders:
+		return tx.fromList(dst, t, r, head, t.Var, tx.headers, false)
+	case ruleset.VarRequestHeadersNames:
+		return tx.fromList(dst, t, r, head, t.Var, tx.headers, true)
+	case ruleset.VarRequestCookies:
+		return tx.fromList(dst, t, r, head, t.Var, tx.cookies, false)
+	case ruleset.VarRequestCookiesNames:
+		return tx.fromList(dst, t, r, head, t.Var, tx.cookies, true)
+	case ruleset.VarFiles:
+		return tx.fromList(dst, t, r, head, t.Var, tx.files, false)
+	case ruleset.VarFilesNames:
+		return tx.fromList(dst, t, r, head, t.Var, tx.filesNames, false)
+	case ruleset.VarFilesSizes:
+		return tx.fromList(dst, t, r, head, t.Var, tx.filesSizes, false)
+	case ruleset.VarMultipartPartHeaders:
+		return tx.fromList(dst, t, r, head, t.Var, tx.partHeaders, false)
+	case ruleset.VarMultipartName:
+		return tx.fromList(dst, t, r, head, t.Var, tx.partName, false)
+	case ruleset.VarMultipartFilename:
+		return tx.fromList(dst, t, r, head, t.Var, tx.partFilename, false)
+	case ruleset.VarTX:
+		return tx.collectTX(dst, t, r, head)
+	case ruleset.VarMatchedVars, ruleset.VarMatchedVarsNames:
+		names := t.Var == ruleset.VarMatchedVarsNames
+		for _, m := range tx.matchedVars {
+			v := val{v: t.Var, key: m.name, value: m.value, id: -1}
+			if names {
+				v.value = m.name
+			}
+			if tx.selected(t, lower(m.name)) && !tx.excluded(r, head, t.Var, lower(m.name)) {
+				dst = append(dst, v)
+			}
+		}
+		return dst
+	case ruleset.VarMatchedVar:
+		return append(dst, val{v: t.Var, value: tx.matchedVarValue, id: -1})
+	case ruleset.VarMatchedVarName:
+		return append(dst, val{v: t.Var, value: tx.matchedVarName, id: -1})
+	case ruleset.VarArgsCombinedSize:
+		n := 0
+		for _, l := range [2][]entry{tx.argsGet, tx.argsPost} {
+			for i := range l {
+				n += len(l[i].key) + len(l[i].value)
+			}
+		}
+		return append(dst, val{v: t.Var, value: itoa(n), id: -1})
+	case ruleset.VarReqbodyError, ruleset.VarMultipartStrictError, ruleset.VarMultipartUnmatchedBoundary,
+		ruleset.VarInboundDataError, ruleset.VarURLEncodedError, ruleset.VarReqbodyProcessorError:
+		if !tx.hasSingle[t.Var] {
+			return append(dst, val{v: t.Var, value: "0", id: -1})
+		}
+	case ruleset.VarHighestSeverity:
+		return append(dst, val{v: t.Var, value: itoa(tx.highestSeverity), id: -1})
+	case ruleset.VarRule:
+		if r == nil {
+			return dst
+		}
+		m := ruleset.MacroPart{Var: ruleset.VarRule, Key: t.Key}
+		return append(dst, val{v: t.Var, key: t.Key, value: tx.macroValue(&m), id: -1})
+	case ruleset.VarXML, ruleset.VarEnv, ruleset.VarResponse, ruleset.VarNone:
+		return dst
+	}
+	// Single-valued variables: always one value (empty when unset), as in ModSecurity.
+	if t.Var < ruleset.Var(len(tx.singles)) {
+		e := &tx.singles[t.Var]
+		id := e.id
+		if !tx.hasSingle[t.Var] {
+			id = -1
+		}
+		return append(dst, val{v: t.Var, value: e.value, id: id})
+	}
+	return dst
+}
+
+func (tx *Transaction) fromList(dst []val, t *ruleset.Target, r, head *ruleset.Rule, v ruleset.Var, list []entry, names bool) []val {
+	for i := range list {
+		e := &list[i]
+		if !tx.selected(t, e.lkey) || tx.excluded(r, head, t.Var, e.lkey) {
+			continue
+		}
+		if names {
+			dst = append(dst, val{v: v, key: e.key, value: e.key, id: e.id + 1})
+		} else {
+			dst = append(dst, val{v: v, key: e.key, value: e.value, id: e.id})
+		}
+	}
+	return dst
+}
+
+func (tx *Transaction) collectTX(dst []val, t *ruleset.Target, r, head *ruleset.Rule) []val {
+	if t.TXSlot >= 0 {
+		if v, ok := tx.txGetSlot(t.TXSlot); ok && !tx.excluded(r, head, t.Var, t.Key) {
+			dst = append(dst, val{v: t.Var, key: t.Key, value: v, id: -1})
+		}
+		return dst
+	}
+	if t.Key != "" && t.KeyRegex < 0 {
+		if v, ok := tx.txDyn[t.Key]; ok && !tx.excluded(r, head, t.Var, t.Key) {
+			dst = append(dst, val{v: t.Var, key: t.Key, value: v, id: -1})
+		}
+		return dst
+	}
+	keys := tx.e.rs.TXKeys
+	for _, s := range tx.txOrder {
+		k := keys[s]
+		if tx.selected(t, k) && !tx.excluded(r, head, t.Var, k) {
+			dst = append(dst, val{v: t.Var, key: k, value: tx.txVals[s], id: -1})
+		}
+	}
+	for _, k := range tx.txDynKey {
+		if tx.selected(t, k) && !tx.excluded(r, head, t.Var, k) {
+			dst = append(dst, val{v: t.Var, key: k, value: tx.txDyn[k], id: -1})
+		}
+	}
+	return dst
+}
+
+// selected reports whether the target's selector picks the member with lower-cased key lkey.
+func (tx *Transaction) selected(t *ruleset.Target, lkey string) bool {
+	if t.KeyRegex >= 0 {
+		return tx.keyRegexMatch(t.KeyRegex, lkey)
+	}
+	return t.Key == "" || t.Key == lkey
+}
+
+func (tx *Transaction) keyRegexMatch(idx int32, lkey string) bool {
+	c, ok := tx.e.regex(idx)
+	if !ok {
+		return false
+	}
+	if c.re != nil {
+		return c.re.MatchString(lkey)
+	}
+	return c.bre.MatchString(lkey)
+}
+
+func exclusionMatches(ex *ruleset.Exclusion, tx *Transaction, v ruleset.Var, lkey string) bool {
+	if ex.Var != v {
+		return false
+	}
+	if ex.KeyRegex >= 0 {
+		return tx.keyRegexMatch(ex.KeyRegex, lkey)
+	}
+	return ex.Key == "" || ex.Key == lkey
+}
+
+// excluded applies the rule's own !VAR exclusions and those added by ctl:ruleRemoveTarget*.
+func (tx *Transaction) excluded(r, head *ruleset.Rule, v ruleset.Var, lkey string) bool {
+	if r == nil {
+		return false
+	}
+	for i := range r.Exclusions {
+		if exclusionMatches(&r.Exclusions[i], tx, v, lkey) {
+			return true
+		}
+	}
+	for i := range tx.exclusions {
+		te := &tx.exclusions[i]
+		applies := false
+		if te.tag != "" {
+			for _, tg := range head.Tags {
+				if tg == te.tag {
+					applies = true
+					break
+				}
+			}
+		} else {
+			applies = head.ID >= te.lo && head.ID <= te.hi
+		}
+		if applies && exclusionMatches(&te.ex, tx, v, lkey) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,468 @@
+package engine
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+	"github.com/meshaccel/meshaccel/wasm-waf/transform"
+)
+
+// evalPhase runs the chain-head rules of one phase in order. Flow control (skip, skipAfter,
+// allow) moves the program counter; nothing recurses.
+func (tx *Transaction) evalPhase(phase int) {
+	rs := tx.e.rs
+	list := rs.Phases[phase]
+	tx.skip = 0
+	if tx.allow == ruleset.DisruptAllow || (tx.allow == ruleset.DisruptAllowRequest && phase <= 2) {
+		return
+	}
+	for pc := 0; pc < len(list); pc++ {
+		if tx.intr != nil || tx.mode == ruleset.EngineOff {
+			break
+		}
+		ri := list[pc]
+		r := &rs.Rules[ri]
+		if tx.removed(r) {
+			continue
+		}
+		if tx.skip > 0 {
+			tx.skip--
+			continue
+		}
+		tx.matchedVars = tx.matchedVars[:0]
+		if !tx.evalChain(ri) {
+			continue
+		}
+		// The whole chain matched: flow and disruptive actions of the chain starter.
+		if r.Log {
+			tx.logMatch(r)
+		}
+		if r.Skip > 0 {
+			tx.skip = r.Skip
+		}
+		switch r.Disruptive {
+		case ruleset.DisruptDeny, ruleset.DisruptDrop, ruleset.DisruptRedirect:
+			if tx.mode == ruleset.EngineOn {
+				tx.interrupt(r)
+			}
+		case ruleset.DisruptAllow, ruleset.DisruptAllowRequest, ruleset.DisruptAllowPhase:
+			if tx.mode == ruleset.EngineOn {
+				tx.allow = r.Disruptive
+				return
+			}
+		}
+		if r.SkipAfter >= 0 {
+			target := int(rs.Markers[r.SkipAfter].Pos[phase])
+			if target <= pc {
+				// Markers behind the current rule: ModSecurity skips the rest of the phase.
+				return
+			}
+			pc = target - 1
+		}
+	}
+}
+
+func (tx *Transaction) interrupt(r *ruleset.Rule) {
+	status := int(r.Status)
+	action := "deny"
+	switch r.Disruptive {
+	case ruleset.DisruptDrop:
+		action = "drop"
+	case ruleset.DisruptRedirect:
+		action = "redirect"
+		if status == 0 {
+			status = 302
+		}
+	}
+	if status == 0 {
+		status = 403
+	}
+	tx.intrValue = Interruption{RuleID: int(r.ID), Status: status, Action: action, Location: r.RedirectTo}
+	tx.intr = &tx.intrValue
+}
+
+func (tx *Transaction) removed(r *ruleset.Rule) bool {
+	for i := 0; i+1 < len(tx.removedRanges); i += 2 {
+		if r.ID >= tx.removedRanges[i] && r.ID <= tx.removedRanges[i+1] {
+			return true
+		}
+	}
+	for _, t := range tx.removedTags {
+		for _, rt := range r.Tags {
+			if rt == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (tx *Transaction) logMatch(r *ruleset.Rule) {
+	tx.matched = append(tx.matched, int(r.ID))
+	tx.matches = append(tx.matches, Match{
+		RuleID:   int(r.ID),
+		Msg:      tx.expand(&r.Msg),
+		Data:     tx.expand(&r.LogData),
+		Severity: int(r.Severity),
+		Tags:     r.Tags,
+	})
+}
+
+// evalChain evaluates a chain starter and its chained rules in a loop.
+func (tx *Transaction) evalChain(ri int32) bool {
+	rules := tx.e.rs.Rules
+	for i := ri; i >= 0; i = rules[i].ChainNext {
+		tx.ruleIndex = i
+		if !tx.evalRule(i) {
+			return false
+		}
+	}
+	tx.ruleIndex = ri
+	return true
+}
+
+// evalRule evaluates one rule: every value of every target, transformed, against the operator.
+// Non-disruptive actions run on each match, as in ModSecurity.
+func (tx *Transaction) evalRule(ri int32) bool {
+	r := &tx.e.rs.Rules[ri]
+	if r.Op.Kind == ruleset.OpUnconditional && len(r.Targets) == 0 {
+		tx.onMatch(r, val{id: -1}, "")
+		return true
+	}
+	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
+	matched := false
+	for ti := range r.Targets {
+		t := &r.Targets[ti]
+		vals := tx.collect(tx.vals[:0], t, r, head)
+		if t.Count {
+			vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
+		}
+		for vi := range vals {
+			v := vals[vi]
+			if r.MultiMatch {
+				if tx.multiMatch(r, v) {
+					matched = true
+				}
+				continue
+			}
+			tv := tx.transformed(v, r.Transform)
+			if tx.operator(ri, r, v, tv, r.Transform) {
+				matched = true
+				tx.onMatch(r, v, tv)
+			}
+		}
+		tx.vals = vals[:0]
+	}
+	return matched
+}
+
+// multiMatch runs the operator on the value before and after each transformation step.
+func (tx *Transaction) multiMatch(r *ruleset.Rule, v val) bool {
+	ri := tx.ruleIndex
+	matched := false
+	prev := v.value
+	if tx.operator(ri, r, v, prev, 0) {
+		matched = true
+		tx.onMatch(r, v, prev)
+	}
+	for _, n := range tx.e.nodePath[r.Transform] {
+		tv := tx.transformed(v, n)
+		if tv == prev {
+			continue
+		}
+		prev = tv
+		if tx.operator(ri, r, v, tv, n) {
+			matched = true
+			tx.onMatch(r, v, tv)
+		}
+	}
+	return matched
+}
+
+// transformed returns v.value after the pipeline ending at node, using the cache for values
+// with an id.
+func (tx *Transaction) transformed(v val, node int32) string {
+	if node == 0 {
+		return v.value
+	}
+	path := tx.e.nodePath[node]
+	nodes := int32(len(tx.e.rs.TransformNodes))
+	cur := v.value
+	start := 0
+	if v.id >= 0 {
+		base := v.id * nodes
+		if need := int(base + nodes); need > len(tx.cache) {
+			tx.cache = growCache(tx.cache, need)
+		}
+		// Resume from the deepest cached step.
+		for k := len(path) - 1; k >= 0; k-- {
+			if s := &tx.cache[base+path[k]]; s.gen == tx.gen {
+				if k == len(path)-1 {
+					return s.val
+				}
+				cur, start = s.val, k+1
+				break
+			}
+		}
+		for k := start; k < len(path); k++ {
+			cur = transform.Apply(tx.e.rs.TransformNodes[path[k]].T, cur, &tx.scratch)
+			tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+		}
+		return cur
+	}
+	for _, n := range path {
+		cur = transform.Apply(tx.e.rs.TransformNodes[n].T, cur, &tx.scratch)
+	}
+	return cur
+}
+
+func growCache(c []cacheSlot, need int) []cacheSlot {
+	n := 2 * len(c)
+	if n < need {
+		n = need + need/2
+	}
+	out := make([]cacheSlot, n)
+	copy(out, c)
+	return out
+}
+
+// folded returns the case-folded form of a transformed value for prefilter checks, cached like
+// transformations.
+func (tx *Transaction) folded(v val, node int32, tv string) string {
+	if v.id < 0 {
+		tx.scratch2 = ruleset.FoldString(tx.scratch2[:0], tv)
+		return string(tx.scratch2)
+	}
+	nodes := int32(len(tx.e.rs.TransformNodes))
+	idx := v.id*nodes + node
+	if int(idx) >= len(tx.fcache) {
+		tx.fcache = growCache(tx.fcache, int(v.id*nodes+nodes))
+	}
+	if s := &tx.fcache[idx]; s.gen == tx.gen {
+		return s.val
+	}
+	b := ruleset.FoldString(tx.scratch2[:0], tv)
+	tx.scratch2 = b
+	f := tv
+	if string(b) != tv {
+		f = string(b)
+	}
+	tx.fcache[idx] = cacheSlot{gen: tx.gen, val: f}
+	return f
+}
+
+// onMatch records the matched variable and runs the rule's non-disruptive actions.
+func (tx *Transaction) onMatch(r *ruleset.Rule, v val, tv string) {
+	if v.v != ruleset.VarNone {
+		name := v.v.String()
+		if v.key != "" {
+			name += ":" + v.key
+		}
+		tx.matchedVarName = name
+		tx.matchedVarValue = tv
+		tx.matchedVars = append(tx.matchedVars, matchedVar{name: name, value: tv})
+	}
+	for i := range r.SetVars {
+		tx.setvar(&r.SetVars[i])
+	}
+	for i := range r.Ctls {
+		tx.ctl(r, &r.Ctls[i])
+	}
+	if r.Severity >= 0 && int(r.Severity) < tx.highestSeverity {
+		tx.highestSeverity = int(r.Severity)
+	}
+}
+
+func (tx *Transaction) ctl(r *ruleset.Rule, c *ruleset.Ctl) {
+	switch c.Kind {
+	case ruleset.CtlRuleEngine:
+		tx.mode = ruleset.EngineMode(c.Num)
+	case ruleset.CtlRuleRemoveByID:
+		tx.removedRanges = append(tx.removedRanges, c.IDRanges...)
+	case ruleset.CtlRuleRemoveByTag:
+		tx.removedTags = append(tx.removedTags, c.Str)
+	case ruleset.CtlRuleRemoveTargetByID:
+		tx.exclusions = append(tx.exclusions, targetExclusion{lo: c.IDRanges[0], hi: c.IDRanges[1], ex: c.Target})
+	case ruleset.CtlRuleRemoveTargetByTag:
+		tx.exclusions = append(tx.exclusions, targetExclusion{lo: 1, hi: 0, tag: c.Str, ex: c.Target})
+	case ruleset.CtlRequestBodyProcessor:
+		tx.bodyProcessor = c.Str
+		tx.setSingle(ruleset.VarReqbodyProcessor, c.Str)
+	case ruleset.CtlRequestBodyAccess:
+		tx.bodyAccess = c.Num != 0
+	case ruleset.CtlForceRequestBodyVariable:
+		tx.forceBodyVar = c.Num != 0
+	case ruleset.CtlRequestBodyLimit:
+		tx.bodyLimit = int(c.Num)
+	}
+}
+
+// TX variables.
+
+func (tx *Transaction) txGetSlot(s int32) (string, bool) {
+	return tx.txVals[s], tx.txSet[s]
+}
+
+func (tx *Transaction) txSetSlot(s int32, v string) {
+	if !tx.txSet[s] {
+		tx.txSet[s] = true
+		tx.txOrder = append(tx.txOrder, s)
+	}
+	tx.txVals[s] = v
+}
+
+func (tx *Transaction) txDelete(s int32) {
+	if !tx.txSet[s] {
+		return
+	}
+	tx.txSet[s] = false
+	tx.txVals[s] = ""
+	for i, o := range tx.txOrder {
+		if o == s {
+			tx.txOrder = append(tx.txOrder[:i], tx.txOrder[i+1:]...)
+			break
+		}
+	}
+}
+
+func (tx *Transaction) txGet(key string) (string, bool) {
+	if s, ok := tx.e.txIndex[key]; ok {
+		return tx.txGetSlot(s)
+	}
+	v, ok := tx.txDyn[key]
+	return v, ok
+}
+
+func (tx *Transaction) setvar(sv *ruleset.SetVar) {
+	slot := sv.Slot
+	var key string
+	if slot < 0 {
+		key = lower(tx.expand(&sv.Key))
+		if s, ok := tx.e.txIndex[key]; ok {
+			slot = s
+		}
+	}
+	if sv.Op == ruleset.SetVarDelete {
+		if slot >= 0 {
+			tx.txDelete(slot)
+		} else if _, ok := tx.txDyn[key]; ok {
+			delete(tx.txDyn, key)
+			for i, k := range tx.txDynKey {
+				if k == key {
+					tx.txDynKey = append(tx.txDynKey[:i], tx.txDynKey[i+1:]...)
+					break
+				}
+			}
+		}
+		return
+	}
+	value := tx.expand(&sv.Value)
+	if sv.Op == ruleset.SetVarAdd || sv.Op == ruleset.SetVarSub {
+		var cur string
+		if slot >= 0 {
+			cur, _ = tx.txGetSlot(slot)
+		} else {
+			cur = tx.txDyn[key]
+		}
+		a, _ := strconv.Atoi(strings.TrimSpace(cur))
+		b, _ := strconv.Atoi(strings.TrimSpace(value))
+		if sv.Op == ruleset.SetVarAdd {
+			a += b
+		} else {
+			a -= b
+		}
+		value = itoa(a)
+	}
+	if slot >= 0 {
+		tx.txSetSlot(slot, value)
+		return
+	}
+	if _, ok := tx.txDyn[key]; !ok {
+		tx.txDynKey = append(tx.txDynKey, key)
+	}
+	tx.txDyn[key] = value
+}
+
+var smallInts = func() [1024]string {
+	var out [1024]string
+	for i := range out {
+		out[i] = strconv.Itoa(i)
+	}
+	return out
+}()
+
+func itoa(n int) string {
+	if n >= 0 && n < len(smallInts) {
+		return smallInts[n]
+	}
+	return strconv.Itoa(n)
+}
+
+// expand evaluates a macro. Constant macros return their text without allocating.
+func (tx *Transaction) expand(m *ruleset.Macro) string {
+	switch len(m.Parts) {
+	case 0:
+		return ""
+	case 1:
+		if m.Parts[0].Var == ruleset.VarNone {
+			return m.Parts[0].Lit
+		}
+		return tx.macroValue(&m.Parts[0])
+	}
+	var b []byte
+	if !tx.expanding {
+		b = tx.macroBuf[:0]
+	}
+	tx.expanding = true
+	defer func() { tx.expanding = false }()
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		if p.Var == ruleset.VarNone {
+			b = append(b, p.Lit...)
+		} else {
+			b = append(b, tx.macroValue(p)...)
+		}
+	}
+	if cap(b) > cap(tx.macroBuf) {
+		tx.macroBuf = b
+	}
+	return string(b)
+}
+
+func (tx *Transaction) macroValue(p *ruleset.MacroPart) string {
+	switch p.Var {
+	case ruleset.VarTX:
+		if p.TXSlot >= 0 {
+			v, _ := tx.txGetSlot(p.TXSlot)
+			return v
+		}
+		v, _ := tx.txGet(p.Key)
+		return v
+	case ruleset.VarMatchedVar:
+		return tx.matchedVarValue
+	case ruleset.VarMatchedVarName:
+		return tx.matchedVarName
+	case ruleset.VarRule:
+		r := &tx.e.rs.Rules[tx.ruleIndex]
+		switch p.Key {
+		case "id":
+			return itoa(int(r.ID))
+		case "msg":
+			return tx.expand(&r.Msg)
+		case "severity":
+			return itoa(int(r.Severity))
+		case "logdata":
+			return tx.expand(&r.LogData)
+		}
+		return ""
+	}
+	t := ruleset.Target{Var: p.Var, Key: p.Key, KeyRegex: -1, TXSlot: -1}
+	vals := tx.collect(tx.mvals[:0], &t, nil, nil)
+	out := ""
+	if len(vals) > 0 {
+		out = vals[0].value
+	}
+	tx.mvals = vals[:0]
+	return out
+}

@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/corazawaf/libinjection-go"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// operator evaluates the rule's operator on a transformed value tv (node is its pipeline, for
+// the prefilter cache) and applies negation.
+func (tx *Transaction) operator(ri int32, r *ruleset.Rule, v val, tv string, node int32) bool {
+	m := tx.match(ri, r, v, tv, node)
+	return m != r.Op.Negate
+}
+
+func (tx *Transaction) match(ri int32, r *ruleset.Rule, v val, tv string, node int32) bool {
+	op := &r.Op
+	switch op.Kind {
+	case ruleset.OpRx:
+		return tx.rx(r, op.Regex, v, tv, node)
+	case ruleset.OpPm:
+		p, ok := tx.e.rs.Matchers[op.Matcher].Find(tv)
+		if ok && r.Capture {
+			tx.capture(0, p)
+		}
+		return ok
+	case ruleset.OpStrEq:
+		return tv == tx.expand(&op.Arg)
+	case ruleset.OpStrMatch, ruleset.OpContains:
+		return strings.Contains(tv, tx.expand(&op.Arg))
+	case ruleset.OpContainsWord:
+		return containsWord(tv, tx.expand(&op.Arg))
+	case ruleset.OpBeginsWith:
+		return strings.HasPrefix(tv, tx.expand(&op.Arg))
+	case ruleset.OpEndsWith:
+		return strings.HasSuffix(tv, tx.expand(&op.Arg))
+	case ruleset.OpWithin:
+		return strings.Contains(tx.expand(&op.Arg), tv)
+	case ruleset.OpEq, ruleset.OpGe, ruleset.OpGt, ruleset.OpLe, ruleset.OpLt:
+		a := atoiLoose(tv)
+		b := atoiLoose(tx.expand(&op.Arg))
+		switch op.Kind {
+		case ruleset.OpEq:
+			return a == b
+		case ruleset.OpGe:
+			return a >= b
+		case ruleset.OpGt:
+			return a > b
+		case ruleset.OpLe:
+			return a <= b
+		}
+		return a < b
+	case ruleset.OpDetectSQLi:
+		ok, fp := libinjection.IsSQLi(tv)
+		if ok && r.Capture {
+			tx.capture(0, fp)
+		}
+		return ok
+	case ruleset.OpDetectXSS:
+		return libinjection.IsXSS(tv)
+	case ruleset.OpValidateByteRange:
+		for i := 0; i < len(tv); i++ {
+			c := tv[i]
+			if op.Bytes[c/64]&(1<<(c%64)) == 0 {
+				return true
+			}
+		}
+		return false
+	case ruleset.OpValidateURLEncoding:
+		return !validURLEncoding(tv)
+	case ruleset.OpValidateUTF8Encoding:
+		return !utf8.ValidString(tv)
+	case ruleset.OpIPMatch:
+		a, err := netip.ParseAddr(strings.TrimSpace(tv))
+		if err != nil {
+			return false
+		}
+		for _, p := range tx.e.prefixes[ri] {
+			if p.Contains(a.Unmap()) || p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	case ruleset.OpUnconditional:
+		return true
+	case ruleset.OpNoMatch:
+		return false
+	}
+	return false
+}
+
+func atoiLoose(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(s))
+	}
+	return n
+}
+
+func containsWord(s, w string) bool {
+	if w == "" {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(w)
+		if (start == 0 || !isWordByte(s[start-1])) && (end == len(s) || !isWordByte(s[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func validURLEncoding(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || hexVal(s[i+1]) < 0 || hexVal(s[i+2]) < 0 {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func (tx *Transaction) capture(i int, s string) {
+	tx.txSetSlot(int32(i), s) // slots 0-9 are TX.0-TX.9
+}
+
+// rx runs a regex behind its length and literal prefilters.
+func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int32) bool {
+	re := &tx.e.rs.Regexes[idx]
+	if len(tv) < int(re.MinLen) {
+		return false
+	}
+	if len(re.Prefilter) > 0 {
+		f := tx.folded(v, node, tv)
+		hit := false
+		for _, lit := range re.Prefilter {
+			if strings.Contains(f, lit) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	c, ok := tx.e.regex(idx)
+	if !ok {
+		return false
+	}
+	if !r.Capture {
+		if c.re != nil {
+			return c.re.MatchString(tv)
+		}
+		return c.bre.MatchString(tv)
+	}
+	var m []string
+	if c.re != nil {
+		m = c.re.FindStringSubmatch(tv)
+	} else {
+		m = c.bre.FindStringSubmatch(tv)
+	}
+	if m == nil {
+		return false
+	}
+	for i := 0; i < len(m) && i < 10; i++ {
+		tx.capture(i, m[i])
+	}
+	return true
+}

@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// entry is one member of a collection. Values that do not change during the transaction get an
+// id: the transformation cache is indexed by (id, pipeline). The entry's name has id+1.
+type entry struct {
+	key   string
+	lkey  string
+	value string
+	id    int32
+}
+
+// val is one value produced for a rule target.
+type val struct {
+	v     ruleset.Var
+	key   string
+	value string
+	id    int32 // -1: not cacheable
+}
+
+type cacheSlot struct {
+	gen uint32
+	val string
+}
+
+type targetExclusion struct {
+	lo, hi int32
+	tag    string
+	ex     ruleset.Exclusion
+}
+
+type matchedVar struct {
+	name  string
+	value string
+}
+
+// Transaction is the evaluation state of one HTTP request.
+type Transaction struct {
+	e    *Engine
+	mode ruleset.EngineMode
+
+	nextID int32
+	gen    uint32
+
+	singles   [ruleset.VarResponse + 1]entry
+	hasSingle [ruleset.VarResponse + 1]bool
+
+	argsGet, argsPost     []entry
+	headers, cookies      []entry
+	files, filesNames     []entry
+	filesSizes            []entry
+	partHeaders, partName []entry
+	partFilename          []entry
+
+	// TX: interned slots plus keys built at run time.
+	txVals   []string
+	txSet    []bool
+	txOrder  []int32
+	txDyn    map[string]string
+	txDynKey []string
+
+	matchedVarValue string
+	matchedVarName  string
+	matchedVars     []matchedVar
+
+	bodyProcessor   string
+	bodyAccess      bool
+	forceBodyVar    bool
+	bodyLimit       int
+	bodyTruncated   bool
+	highestSeverity int
+	phase           int
+	ruleIndex       int32 // rule being evaluated, for RULE and macros
+
+	removedRanges []int32
+	removedTags   []string
+	exclusions    []targetExclusion
+
+	skip      int32
+	allow     ruleset.Disruptive
+	intr      *Interruption
+	intrValue Interruption
+
+	matched []int
+	matches []Match
+
+	// Reusable buffers.
+	vals      []val
+	mvals     []val
+	expanding bool
+	cache     []cacheSlot
+	fcache    []cacheSlot
+	scratch   []byte
+	scratch2  []byte
+	macroBuf  []byte
+	bodyBuf   []byte
+}
+
+func newTransaction(e *Engine) *Transaction {
+	n := len(e.rs.TXKeys)
+	return &Transaction{
+		e:      e,
+		txVals: make([]string, n),
+		txSet:  make([]bool, n),
+		txDyn:  map[string]string{},
+	}
+}
+
+func (tx *Transaction) begin() {
+	e := tx.e
+	tx.mode = e.mode
+	tx.gen++
+	if tx.gen == 0 {
+		// The generation counter wrapped: old slots could look current.
+		clear(tx.cache)
+		clear(tx.fcache)
+		tx.gen = 1
+	}
+	tx.nextID = 0
+	for i := range tx.singles {
+		tx.singles[i] = entry{}
+		tx.hasSingle[i] = false
+	}
+	tx.argsGet, tx.argsPost = tx.argsGet[:0], tx.argsPost[:0]
+	tx.headers, tx.cookies = tx.headers[:0], tx.cookies[:0]
+	tx.files, tx.filesNames, tx.filesSizes = tx.files[:0], tx.filesNames[:0], tx.filesSizes[:0]
+	tx.partHeaders, tx.partName, tx.partFilename = tx.partHeaders[:0], tx.partName[:0], tx.partFilename[:0]
+	for _, s := range tx.txOrder {
+		tx.txSet[s] = false
+		tx.txVals[s] = ""
+	}
+	tx.txOrder = tx.txOrder[:0]
+	if len(tx.txDyn) > 0 {
+		clear(tx.txDyn)
+	}
+	tx.txDynKey = tx.txDynKey[:0]
+	tx.matchedVarValue, tx.matchedVarName = "", ""
+	tx.matchedVars = tx.matchedVars[:0]
+	tx.bodyProcessor = ""
+	tx.bodyAccess = e.rs.RequestBodyAccess
+	tx.forceBodyVar = false
+	tx.bodyLimit = e.rs.RequestBodyLimit
+	tx.bodyTruncated = false
+	tx.highestSeverity = 255
+	tx.phase = 0
+	tx.removedRanges = tx.removedRanges[:0]
+	tx.removedTags = tx.removedTags[:0]
+	tx.exclusions = tx.exclusions[:0]
+	tx.skip = 0
+	tx.allow = ruleset.DisruptNone
+	tx.intr = nil
+	tx.matched = tx.matched[:0]
+	for i := range tx.matches {
+		tx.matches[i] = Match{}
+	}
+	tx.matches = tx.matches[:0]
+	e.nextID++
+	tx.setSingle(ruleset.VarUniqueID, strconv.FormatUint(e.nextID, 10))
+	tx.setSingle(ruleset.VarDuration, "0")
+}
+
+func (tx *Transaction) newID() int32 {
+	id := tx.nextID
+	tx.nextID += 2
+	return id
+}
+
+func (tx *Transaction) setSingle(v ruleset.Var, value string) {
+	tx.singles[v] = entry{value: value, id: tx.newID()}
+	tx.hasSingle[v] = true
+}
+
+func (tx *Transaction) add(list []entry, key, value string) []entry {
+	return append(list, entry{key: key, lkey: lower(key), value: value, id: tx.newID()})
+}
+
+// lower returns s with ASCII letters lower-cased, without allocating when s has none.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// SetRemoteAddr records the client address for REMOTE_ADDR and REMOTE_PORT. Call it before
+// ProcessRequestHeaders when known.
+func (tx *Transaction) SetRemoteAddr(addr string, port int) {
+	tx.setSingle(ruleset.VarRemoteAddr, addr)
+	tx.setSingle(ruleset.VarRemotePort, strconv.Itoa(port))
+}
+
+// ProcessRequestHeaders runs phase 1.
+func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers [][2]string) *Interruption {
+	if tx.mode == ruleset.EngineOff || tx.phase >= 1 {
+		return tx.intr
+	}
+	tx.phase = 1
+	tx.setSingle(ruleset.VarRequestMethod, method)
+	tx.setSingle(ruleset.VarRequestProtocol, proto)
+	tx.setSingle(ruleset.VarRequestURIRaw, uri)
+	tx.setSingle(ruleset.VarRequestLine, method+" "+uri+" "+proto)
+	if i := strings.IndexByte(uri, '#'); i >= 0 {
+		uri = uri[:i]
+	}
+	tx.setSingle(ruleset.VarRequestURI, uri)
+	path, query := uri, ""
+	hasQuery := false
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		path, query, hasQuery = uri[:i], uri[i+1:], true
+	}
+	// Absolute-form request targets carry scheme and authority before the path.
+	if i := strings.Index(path, "://"); i > 0 && !strings.ContainsAny(path[:i], "/?") {
+		rest := path[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			path = rest[j:]
+		} else {
+			path = ""
+		}
+	}
+	path = decodePath(path)
+	tx.setSingle(ruleset.VarRequestFilename, path)
+	base := path
+	if i := strings.LastIndexAny(path, "/\\"); i >= 0 && i+1 < len(path) {
+		base = path[i+1:]
+	}
+	tx.setSingle(ruleset.VarRequestBasename, base)
+	tx.setSingle(ruleset.VarQueryString, query)
+	if hasQuery {
+		tx.argsGet = tx.parseQuery(tx.argsGet, len(tx.argsPost), query)
+	}
+	contentTypeSeen := false
+	for _, h := range headers {
+		if h[0] == "" {
+			continue
+		}
+		tx.headers = tx.add(tx.headers, h[0], h[1])
+		switch lk := tx.headers[len(tx.headers)-1].lkey; lk {
+		case "content-type":
+			if !contentTypeSeen {
+				contentTypeSeen = true
+				ct := strings.ToLower(strings.TrimSpace(h[1]))
+				switch {
+				case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+					tx.bodyProcessor = "URLENCODED"
+				case strings.HasPrefix(ct, "multipart/form-data"):
+					tx.bodyProcessor = "MULTIPART"
+				}
+			}
+		case "cookie":
+			tx.parseCookies(h[1])
+		case "host":
+			host := h[1]
+			if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+				host = host[:i]
+			}
+			tx.setSingle(ruleset.VarServerName, host)
+		}
+	}
+	if tx.bodyProcessor != "" {
+		tx.setSingle(ruleset.VarReqbodyProcessor, tx.bodyProcessor)
+	}
+	tx.evalPhase(1)
+	return tx.intr
+}
+
+// decodePath percent-decodes a path when every escape is valid (as net/url does), and keeps it
+// as sent otherwise.
+func decodePath(p string) string {
+	if strings.IndexByte(p, '%') < 0 {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '%' {
+			b = append(b, c)
+			continue
+		}
+		if i+2 >= len(p) || hexVal(p[i+1]) < 0 || hexVal(p[i+2]) < 0 {
+			return p
+		}
+		b = append(b, byte(hexVal(p[i+1])<<4|hexVal(p[i+2])))
+		i += 2
+	}
+	return string(b)
+}
+
+func hexVal(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// queryUnescape decodes '+' and valid %XX escapes; invalid escapes are kept.
+func queryUnescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && hexVal(s[i+1]) >= 0 && hexVal(s[i+2]) >= 0:
+			b = append(b, byte(hexVal(s[i+1])<<4|hexVal(s[i+2])))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// parseQuery appends the pairs of an urlencoded string to list; other is the number of arguments
+// already held elsewhere, for SecArgumentsLimit.
+func (tx *Transaction) parseQuery(list []entry, other int, q string) []entry {
+	limit := tx.e.rs.ArgumentsLimit
+	for q != "" {
+		part := q
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			part, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		if part == "" {
+			continue
+		}
+		if limit > 0 && len(list)+other >= limit {
+			tx.setSingle(ruleset.VarArgsLimitReached, "1")
+			break
+		}
+		k, v, _ := strings.Cut(part, "=")
+		list = tx.add(list, queryUnescape(k), queryUnescape(v))
+	}
+	return list
+}
+
+func trimCTLSpace(s string) string {
+	i, j := 0, len(s)
+	for i < j && (s[i] <= 0x20 || s[i] == 0x7f) {
+		i++
+	}
+	for j > i && (s[j-1] <= 0x20 || s[j-1] == 0x7f) {
+		j--
+	}
+	return s[i:j]
+}
+
+func (tx *Transaction) parseCookies(h string) {
+	h = trimCTLSpace(h)
+	for h != "" {
+		part := h
+		if i := strings.IndexByte(h, ';'); i >= 0 {
+			part, h = h[:i], h[i+1:]
+		} else {
+			h = ""
+		}
+		part = trimCTLSpace(part)
+		if part == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(part, "=")
+		name, value = trimCTLSpace(name), trimCTLSpace(value)
+		if name == "" && value == "" {
+			continue
+		}
+		tx.cookies = tx.add(tx.cookies, name, value)
+	}
+}
+
+// RequestBodyAccess reports whether the body should be buffered and passed to ProcessRequestBody.
+func (tx *Transaction) RequestBodyAccess() bool { return tx.bodyAccess && tx.mode != ruleset.EngineOff }
+
+// RequestBodyLimit is the most body bytes the engine inspects.
+func (tx *Transaction) RequestBodyLimit() int { return tx.bodyLimit }
+
+// SetRequestBodyTruncated records that the body was longer than RequestBodyLimit.
+func (tx *Transaction) SetRequestBodyTruncated() { tx.bodyTruncated = true }
+
+// MatchedRules returns the ids of logged rules that matched, in evaluation order.
+func (tx *Transaction) MatchedRules() []int { return tx.matched }
+
+// Matches returns the logged matches with their messages.
+func (tx *Transaction) Matches() []Match { return tx.matches }
+
+// Interruption returns the interruption, if any.
+func (tx *Transaction) Interruption() *Interruption { return tx.intr }
+
+// Close resets the transaction and returns it to the engine's free list.
+func (tx *Transaction) Close() {
+	tx.e.free = append(tx.e.free, tx)
+}
