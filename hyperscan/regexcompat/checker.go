@@ -151,6 +151,9 @@ func (c *Checker) check(regex string) hyperscan.RegexVerdict {
 		engine.Close()
 		verdict.Differences = append(verdict.Differences, found...)
 	}
+	if err != nil {
+		verdict.Differences = append(verdict.Differences, c.probeCompilableForm(ref, inputs)...)
+	}
 
 	if len(verdict.Differences) == 0 {
 		verdict.Equivalent = true
@@ -237,6 +240,29 @@ func (c *Checker) probe(ref *reference, engine *hyperscanRegex, inputs []inputge
 		})
 	}
 	return found
+}
+
+// probeCompilableForm probes a regex Envoy's engine refuses in the nearest form Hyperscan does
+// compile (anchored, empty matches allowed, no start of match), so the verdict also names what
+// would still differ where meshaccel or Envoy's input matcher compiles it that way.
+func (c *Checker) probeCompilableForm(ref *reference, inputs []inputgen.Input) []hyperscan.Difference {
+	forms := []string{hyperscan.AnchoredExpression(ref.regex)}
+	if expr, err := hyperscan.FullMatchExpression(ref.regex, hyperscan.CaseExplicitClasses); err == nil {
+		forms = append(forms, expr)
+	}
+	for _, form := range forms {
+		engine, err := compileAllowingEmpty(form)
+		if err != nil {
+			continue
+		}
+		found := c.probe(ref, engine, inputs)
+		engine.Close()
+		for i := range found {
+			found[i].Detail = fmt.Sprintf("compiled as %s with HS_FLAG_ALLOWEMPTY, %s", form, found[i].Detail)
+		}
+		return found
+	}
+	return nil
 }
 
 // classify names why Hyperscan and RE2 disagree on one input.

@@ -39,6 +39,13 @@ func compileUTF8(expr string) (*hyperscanRegex, error) {
 	return compileHyperscan(expr, gohs.Utf8Mode)
 }
 
+// compileAllowingEmpty compiles expr with HS_FLAG_UTF8 and HS_FLAG_ALLOWEMPTY and no start of
+// match: how the matcher and Envoy's input matcher (allow_empty) can compile what Envoy's regex
+// engine refuses.
+func compileAllowingEmpty(expr string) (*hyperscanRegex, error) {
+	return compileHyperscan(expr, gohs.Utf8Mode|gohs.AllowEmpty)
+}
+
 // compileHyperscan compiles expr with flags for block-mode scanning.
 func compileHyperscan(expr string, flags gohs.CompileFlag) (*hyperscanRegex, error) {
 	db, err := gohs.NewBlockDatabase(gohs.NewPattern(expr, flags))
