@@ -274,4 +274,3 @@ func FuzzMatcher(f *testing.F) {
 		}
 	})
 }
-
