@@ -6,7 +6,6 @@ package extensions
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	devicepluginv1 "github.com/intel/intel-device-plugins-for-kubernetes/pkg/apis/deviceplugin/v1"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
 	"github.com/meshaccel/meshaccel/extensions/capability"
+	"github.com/meshaccel/meshaccel/extensions/render/istio"
 	"github.com/meshaccel/meshaccel/hyperscan"
 )
 
@@ -40,10 +40,7 @@ type Input struct {
 }
 
 // Object is a whole Kubernetes object meshaccel owns (ConfigMap, EnvoyFilter, WasmPlugin).
-type Object interface {
-	metav1.Object
-	runtime.Object
-}
+type Object = istio.Object
 
 // Result is what Translate decided.
 type Result struct {
@@ -119,6 +116,3 @@ type PolicyResult struct {
 	Name      string                            `json:"name"`
 	Status    v1alpha1.AccelerationPolicyStatus `json:"status"`
 }
-
-// Translate is the single entry point of the core; see translate.go.
-var _ = Translate

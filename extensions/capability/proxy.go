@@ -132,6 +132,12 @@ func envoyMinorForIstio(version string) (int, error) {
 	return minor + 8, nil
 }
 
+// ParseVersion checks a MAJOR.MINOR[.PATCH] version and returns its minor number.
+func ParseVersion(version string) (minor int, err error) {
+	_, minor, err = parseMinor(version)
+	return minor, err
+}
+
 func parseMinor(version string) (major, minor int, err error) {
 	v := strings.TrimPrefix(version, "v")
 	if v == "" {
