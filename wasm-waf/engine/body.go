@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"io"
 	"mime"
@@ -82,7 +83,9 @@ func (tx *Transaction) processBody(proc string, body []byte, contentType string)
 			tx.bodyError(err)
 		}
 	case "XML":
-		// XML bodies are not parsed: XML:/* has no values (see crs/skips.yaml).
+		if err := tx.processXML(body); err != nil {
+			tx.bodyError(err)
+		}
 	}
 }
 
@@ -148,6 +151,35 @@ func (tx *Transaction) processMultipart(body []byte, contentType string) {
 		tx.setSingle(ruleset.VarFilesCombinedSize, strconv.Itoa(total))
 		if rerr != nil {
 			return
+		}
+	}
+}
+
+// processXML collects attribute values as XML://@* and non-blank text nodes as XML:/*, the two
+// XPath selectors the CRS uses. The decoder is a token loop (no recursion) in lenient mode.
+func (tx *Transaction) processXML(body []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	dec.Strict = false
+	dec.AutoClose = xml.HTMLAutoClose
+	dec.Entity = xml.HTMLEntity
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			var se *xml.SyntaxError
+			if err == io.EOF || (errors.As(err, &se) && se.Msg == "unexpected EOF") {
+				return nil
+			}
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			for _, a := range t.Attr {
+				tx.xmlAttrs = tx.add(tx.xmlAttrs, "//@*", a.Value)
+			}
+		case xml.CharData:
+			if c := strings.TrimSpace(string(t)); c != "" {
+				tx.xmlText = tx.add(tx.xmlText, "/*", c)
+			}
 		}
 	}
 }

@@ -81,7 +81,10 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 		}
 		m := ruleset.MacroPart{Var: ruleset.VarRule, Key: t.Key}
 		return append(dst, val{v: t.Var, key: t.Key, value: tx.macroValue(&m), id: -1})
-	case ruleset.VarXML, ruleset.VarEnv, ruleset.VarResponse, ruleset.VarNone:
+	case ruleset.VarXML:
+		dst = tx.fromList(dst, t, r, head, t.Var, tx.xmlText, false)
+		return tx.fromList(dst, t, r, head, t.Var, tx.xmlAttrs, false)
+	case ruleset.VarEnv, ruleset.VarResponse, ruleset.VarNone:
 		return dst
 	}
 	// Single-valued variables: always one value (empty when unset), as in ModSecurity.

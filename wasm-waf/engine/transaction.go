@@ -57,6 +57,7 @@ type Transaction struct {
 	filesSizes            []entry
 	partHeaders, partName []entry
 	partFilename          []entry
+	xmlText, xmlAttrs     []entry
 
 	// TX: interned slots plus keys built at run time.
 	txVals   []string
@@ -131,6 +132,7 @@ func (tx *Transaction) begin() {
 	tx.headers, tx.cookies = tx.headers[:0], tx.cookies[:0]
 	tx.files, tx.filesNames, tx.filesSizes = tx.files[:0], tx.filesNames[:0], tx.filesSizes[:0]
 	tx.partHeaders, tx.partName, tx.partFilename = tx.partHeaders[:0], tx.partName[:0], tx.partFilename[:0]
+	tx.xmlText, tx.xmlAttrs = tx.xmlText[:0], tx.xmlAttrs[:0]
 	for _, s := range tx.txOrder {
 		tx.txSet[s] = false
 		tx.txVals[s] = ""
