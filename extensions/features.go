@@ -11,32 +11,15 @@ import (
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-	meshconfig "istio.io/api/mesh/v1alpha1"
 	istionetworkingv1alpha3api "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshaccel/meshaccel/extensions/capability"
 	"github.com/meshaccel/meshaccel/extensions/plan"
 	"github.com/meshaccel/meshaccel/hyperscan"
 )
-
-// proxyConfigAnnotation renders the value of proxy.istio.io/config.
-func proxyConfigAnnotation(pc *meshconfig.ProxyConfig) (string, error) {
-	b, err := protojson.MarshalOptions{}.Marshal(pc)
-	if err != nil {
-		return "", err
-	}
-	// protojson output is not stable across runs by design; normalise through encoding/json.
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return "", err
-	}
-	b, err = json.Marshal(v)
-	return string(b), err
-}
 
 // The router filter name, before which meshaccel inserts HTTP filters.
 const routerFilter = "envoy.filters.http.router"
@@ -89,7 +72,7 @@ func (c *workloadContext) decideHyperscan() FeatureDecision {
 				}
 			}
 		}
-		filter, err := buildRBACDenyFilterTmp(h.DenyPaths, h.DenyUserAgents)
+		filter, err := hyperscan.BuildRBACDenyFilter(h.DenyPaths, h.DenyUserAgents)
 		if err != nil {
 			return disabled(f, ReasonPolicyInvalid, err.Error())
 		}

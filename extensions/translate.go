@@ -18,6 +18,7 @@ import (
 	"github.com/meshaccel/meshaccel/extensions/keyprovider"
 	"github.com/meshaccel/meshaccel/extensions/nodefeatures"
 	"github.com/meshaccel/meshaccel/extensions/plan"
+	"github.com/meshaccel/meshaccel/extensions/render/istio"
 	"github.com/meshaccel/meshaccel/hyperscan"
 	"github.com/meshaccel/meshaccel/qat"
 )
@@ -336,7 +337,7 @@ func (c *workloadContext) tryKeyProvider(f capability.Feature, pollDelay time.Du
 	if f == capability.QAT {
 		istioProvider = keyprovider.IstioQAT(pollDelay)
 	}
-	proxyConfig, err := proxyConfigAnnotation(keyprovider.IstioProxyConfig(istioProvider))
+	proxyConfig, err := istio.ProxyConfigAnnotation(keyprovider.IstioProxyConfig(istioProvider))
 	if err != nil {
 		return disabled(f, ReasonPolicyInvalid, err.Error())
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	istioextensionsv1alpha1api "istio.io/api/extensions/v1alpha1"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	istionetworkingv1alpha3api "istio.io/api/networking/v1alpha3"
 	istiotypev1beta1 "istio.io/api/type/v1beta1"
 	istioextensionsv1alpha1 "istio.io/client-go/pkg/apis/extensions/v1alpha1"
@@ -126,6 +127,18 @@ func PatchValue(m proto.Message) (*structpb.Struct, error) {
 	return structpb.NewStruct(fields)
 }
 
+// ProxyConfigAnnotation renders the value of proxy.istio.io/config. Istio's own APIs are written with
+// JSON (camelCase) names.
+func ProxyConfigAnnotation(pc *meshconfig.ProxyConfig) (string, error) {
+	raw, err := protojson.Marshal(pc)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	err = json.Compact(&buf, raw)
+	return buf.String(), err
+}
+
 // marshalJSON renders a message with proto field names. protojson varies its whitespace on purpose;
 // compacting makes the output byte-stable for golden files and idempotent applies.
 func marshalJSON(m proto.Message, indent bool) ([]byte, error) {
@@ -189,11 +202,11 @@ func wasmPlugin(meta metav1.ObjectMeta, selector map[string]string, w *plan.Wasm
 func workloadApply(p *plan.Workload) (runtime.ApplyConfiguration, error) {
 	annotations := map[string]string{}
 	if p.ProxyConfig != nil {
-		value, err := marshalJSON(p.ProxyConfig, false)
+		value, err := ProxyConfigAnnotation(p.ProxyConfig)
 		if err != nil {
 			return nil, err
 		}
-		annotations[AnnotationProxyConfig] = string(value)
+		annotations[AnnotationProxyConfig] = value
 	}
 	if p.ProxyImage != "" {
 		annotations[AnnotationProxyImage] = p.ProxyImage
