@@ -576,7 +576,8 @@ func (c *compiler) target(v seclang.Variable) (Target, Exclusion, error) {
 		return t, Exclusion{}, fmt.Errorf("variable %s takes no selector (got %q)", v.Name, v.Key)
 	}
 	if v.KeyRegex {
-		idx, err := c.regex(v.Key, false)
+		// Collection keys are case-insensitive: selectors match in any case.
+		idx, err := c.regex("(?i)"+v.Key, false)
 		if err != nil {
 			return t, Exclusion{}, fmt.Errorf("selector of %s: %v", v.Name, err)
 		}

@@ -146,10 +146,13 @@ func (m *Matcher) step(s int32, c byte) int32 {
 		lo, hi := m.EdgeStart[s], m.EdgeStart[s+1]
 		for hi-lo > 8 {
 			mid := (lo + hi) / 2
-			if m.EdgeBytes[mid] < c {
+			switch b := m.EdgeBytes[mid]; {
+			case b < c:
 				lo = mid + 1
-			} else {
+			case b > c:
 				hi = mid
+			default:
+				return m.EdgeNext[mid]
 			}
 		}
 		for i := lo; i < hi; i++ {
