@@ -25,7 +25,6 @@ var (
 	denyUserAgents = []string{`.*(sqlmap|nikto).*`, `(?i)masscan/[0-9.]+`}
 )
 
-
 // validateNested unmarshals every Any inside message, recursively, and validates each: Envoy
 // rejects a config whose nested typed_config is invalid even when the outer message is valid.
 func validateNested(t *testing.T, message proto.Message) int {
