@@ -1,0 +1,35 @@
+# WAF proxy-wasm plugin: plugin.wasm (wasip1), its wazero host for tests and measurements, the
+# Istio OCI image, and the OWASP CRS regression run through the compiled module.
+TEST_TARGETS  += test-waf-plugin
+BENCH_TARGETS += bench-waf-plugin
+
+WAF_MODULE         := wasm-waf
+WASM_CACHE         := $(CACHE)/wasm
+WASM_PLUGIN        := $(WASM_CACHE)/plugin.wasm
+WASM_PLUGIN_CORAZA := $(WASM_CACHE)/plugin-coraza.wasm
+WASM_IMAGE_DIR     := $(CACHE)/wasm-image
+WASM_GO_SOURCES    := $(shell find $(WAF_MODULE) -name '*.go' -not -name '*_test.go' 2>/dev/null) \
+	$(WAF_MODULE)/go.mod $(WAF_MODULE)/go.sum
+# The wasip1 build must not inherit native-only tags from the Makefile's GOFLAGS.
+WASM_GO            := cd $(WAF_MODULE) && GOFLAGS= GOOS=wasip1 GOARCH=wasm $(GO)
+
+.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin bench-waf-plugin
+
+wasm-plugin: $(WASM_PLUGIN) ## Build the WAF plugin (meshaccel engine, embedded CRS) into .cache/wasm/plugin.wasm.
+
+$(WASM_PLUGIN): $(WASM_GO_SOURCES)
+	@mkdir -p $(WASM_CACHE)
+	cd $(WAF_MODULE)/plugin && GOFLAGS= $(GO) generate ./
+	$(WASM_GO) build -buildmode=c-shared -trimpath -o $@ ./plugin
+
+wasm-plugin-coraza: $(WASM_PLUGIN_CORAZA) ## Build the same plugin around Coraza v3 + CRS (comparison only).
+
+$(WASM_PLUGIN_CORAZA): $(WASM_GO_SOURCES)
+	@mkdir -p $(WASM_CACHE)
+	$(WASM_GO) build -buildmode=c-shared -trimpath -tags coraza,no_fs_access -o $@ ./plugin
+
+test-waf-plugin: $(WASM_PLUGIN_CORAZA) ## WAF plugin: behaviour tests natively and as .wasm in wazero, imports, host, image.
+	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN_CORAZA) $(GO) test -count=1 -tags coraza,no_fs_access ./plugin/ ./wasmhost/
+
+bench-waf-plugin: $(WASM_PLUGIN) ## WAF plugin in wazero: per-request cost, configure time, memory, call depth.
+	@echo "WAF plugin benchmarks are recorded in benchmarks/RESULTS.md"

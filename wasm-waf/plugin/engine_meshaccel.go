@@ -1,0 +1,102 @@
+//go:build !coraza
+
+package main
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/engine"
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// engineName names the linked engine in logs.
+const engineName = "meshaccel"
+
+// The default ruleset is OWASP CRS v4 at paranoia level 1, compiled on the
+// host into the ruleset artifact so that the VM only decodes it. It is
+// generated, not committed (see defaultruleset/README.md).
+//
+//go:generate go run gen_default_ruleset.go -o defaultruleset/crs.ruleset
+//go:embed defaultruleset
+var defaultRulesetFS embed.FS
+
+const defaultRulesetPath = "defaultruleset/crs.ruleset"
+
+func defaultRuleset() ([]byte, error) {
+	data, err := defaultRulesetFS.ReadFile(defaultRulesetPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errors.New("this plugin.wasm was built without the default ruleset (run go generate in wasm-waf/plugin); configure \"ruleset\" or \"rules\"")
+	}
+	return data, err
+}
+
+func loadEngine(cfg *Config) (ruleEngine, error) {
+	var (
+		rs  *ruleset.Ruleset
+		err error
+	)
+	switch {
+	case len(cfg.Ruleset) > 0:
+		if rs, err = ruleset.Load(cfg.Ruleset); err != nil {
+			return nil, fmt.Errorf(`field "ruleset": %w`, err)
+		}
+	case strings.TrimSpace(cfg.Rules) != "":
+		// No file system in the VM: the rules must be self-contained.
+		if rs, err = ruleset.CompileString(ruleset.Options{}, "rules", cfg.Rules); err != nil {
+			return nil, fmt.Errorf(`field "rules": %w`, err)
+		}
+	default:
+		data, err := defaultRuleset()
+		if err != nil {
+			return nil, err
+		}
+		if rs, err = ruleset.Load(data); err != nil {
+			return nil, fmt.Errorf("embedded default ruleset: %w", err)
+		}
+	}
+	return &meshaccelEngine{e: engine.New(rs)}, nil
+}
+
+type meshaccelEngine struct{ e *engine.Engine }
+
+func (m *meshaccelEngine) newTransaction() transaction {
+	return &meshaccelTransaction{tx: m.e.NewTransaction()}
+}
+
+type meshaccelTransaction struct{ tx *engine.Transaction }
+
+func (t *meshaccelTransaction) requestBodyLimit() int {
+	if !t.tx.RequestBodyAccess() {
+		return 0
+	}
+	return t.tx.RequestBodyLimit()
+}
+
+func (t *meshaccelTransaction) requestHeaders(req *request) (verdict, error) {
+	return meshaccelVerdict(t.tx.ProcessRequestHeaders(req.method, req.uri, req.protocol, req.headers)), nil
+}
+
+func (t *meshaccelTransaction) requestBody(body []byte, truncated bool) (verdict, error) {
+	if truncated {
+		t.tx.SetRequestBodyTruncated()
+	}
+	return meshaccelVerdict(t.tx.ProcessRequestBody(body, "")), nil
+}
+
+func (t *meshaccelTransaction) matchedRuleIDs() []int {
+	return t.tx.MatchedRules() // valid until close
+
+}
+
+func (t *meshaccelTransaction) close() { t.tx.Close() }
+
+func meshaccelVerdict(it *engine.Interruption) verdict {
+	if it == nil {
+		return verdict{}
+	}
+	return verdict{interrupt: true, ruleID: it.RuleID}
+}
