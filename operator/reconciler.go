@@ -1,0 +1,483 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/meshaccel/meshaccel/extensions"
+	"github.com/meshaccel/meshaccel/extensions/capability"
+	"github.com/meshaccel/meshaccel/hyperscan"
+)
+
+// Options tune the reconciler. The zero value is usable.
+type Options struct {
+	// DefaultProxy is the proxy workloads run unless their policy says otherwise.
+	DefaultProxy capability.Proxy
+	// RegexChecker decides Hyperscan compatibility; without one the Hyperscan regex engine stays off.
+	RegexChecker hyperscan.RegexChecker
+	// Debounce is how long events are gathered before one cluster-wide reconcile runs (default 100ms).
+	Debounce time.Duration
+	// ResyncPeriod re-runs the reconcile without any event, to repair drift that raised none
+	// (default 10m).
+	ResyncPeriod time.Duration
+	// ApplyConcurrency bounds parallel write requests (default 8).
+	ApplyConcurrency int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Debounce <= 0 {
+		o.Debounce = 100 * time.Millisecond
+	}
+	if o.ResyncPeriod <= 0 {
+		o.ResyncPeriod = 10 * time.Minute
+	}
+	if o.ApplyConcurrency <= 0 {
+		o.ApplyConcurrency = 8
+	}
+	return o
+}
+
+// clusterRequest is the only reconcile key: every event maps to it.
+var clusterRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "cluster"}}
+
+// Reconciler makes the cluster match extensions.Translate's result.
+type Reconciler struct {
+	client    client.Client
+	apiReader client.Reader
+	scheme    *runtime.Scheme
+	recorder  events.EventRecorder
+	opts      Options
+	kinds     optionalKinds
+	log       logr.Logger
+
+	// liveChecks remembers, per owned object, the resourceVersion and digest last found up to date, so
+	// an unchanged object costs a map lookup instead of a JSON comparison.
+	liveChecks sync.Map // objectKey -> liveCheck
+
+	reconciles atomic.Uint64
+}
+
+type liveCheck struct{ resourceVersion, hash string }
+
+// Reconciles returns how many reconciles completed without a request error. Tests and the demo use it
+// to know that a freshly started operator has seen the cluster.
+func (r *Reconciler) Reconciles() uint64 { return r.reconciles.Load() }
+
+// Reconcile runs one cluster-wide pass: snapshot, Translate, apply, prune, status.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	phase := func(name string, since time.Time) time.Time {
+		now := time.Now()
+		reconcileDuration.WithLabelValues(name).Observe(now.Sub(since).Seconds())
+		return now
+	}
+
+	snap, err := r.read(ctx)
+	if err != nil {
+		reconcileTotal.WithLabelValues("error").Inc()
+		return reconcile.Result{}, err
+	}
+	t := phase("snapshot", start)
+
+	res, err := extensions.Translate(snap.input)
+	t = phase("translate", t)
+	issues := issueSet{}
+	if err != nil {
+		var inputErr *extensions.InputError
+		if !errors.As(err, &inputErr) {
+			// Anything but a policy-confined problem means the result cannot be trusted: apply nothing.
+			reconcileTotal.WithLabelValues("error").Inc()
+			return reconcile.Result{}, fmt.Errorf("translate: %w", err)
+		}
+		issues.addInputError(inputErr)
+	}
+
+	var requestErrs []error
+	requestErrs = append(requestErrs, r.applyAll(ctx, snap, res, issues)...)
+	t = phase("apply", t)
+	requestErrs = append(requestErrs, r.prune(ctx, snap, res, issues)...)
+	t = phase("prune", t)
+	requestErrs = append(requestErrs, r.updateStatuses(ctx, snap, res, issues)...)
+	phase("status", t)
+	recordDecisionMetrics(res)
+	phase("total", start)
+
+	if err := errors.Join(requestErrs...); err != nil {
+		reconcileTotal.WithLabelValues("error").Inc()
+		return reconcile.Result{}, err
+	}
+	r.reconciles.Add(1)
+	if len(issues) > 0 {
+		reconcileTotal.WithLabelValues("problems").Inc()
+	} else {
+		reconcileTotal.WithLabelValues("success").Inc()
+	}
+	r.log.V(1).Info("reconciled", "duration", time.Since(start), "objects", len(res.Objects),
+		"workloadPatches", len(res.WorkloadPatches), "policies", len(res.Policies), "policiesWithProblems", len(issues))
+	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
+}
+
+// applyAll applies every owned object and workload patch whose desired state differs from the live one.
+// Policy-confined problems (clashes, conflicts) go into issues; request failures are returned.
+func (r *Reconciler) applyAll(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet) []error {
+	var mu sync.Mutex
+	var errs []error
+	record := func(policy types.NamespacedName, kind string, o outcome, err error) {
+		objectOperations.WithLabelValues(kindLabel(kind), string(o.result)).Inc()
+		mu.Lock()
+		defer mu.Unlock()
+		if o.issue != nil {
+			issues.add(policy, *o.issue)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.ApplyConcurrency)
+	for _, obj := range res.Objects {
+		policy := types.NamespacedName{Namespace: obj.GetNamespace(), Name: policyOf(obj)}
+		g.Go(func() error {
+			o, kind, err := r.applyObject(gctx, snap, obj)
+			record(policy, kind, o, err)
+			return nil
+		})
+	}
+	deployments, statefulSets := workloadIndex(snap)
+	for _, p := range res.WorkloadPatches {
+		if p.Pending {
+			continue
+		}
+		policy := types.NamespacedName{Namespace: p.Workload.Namespace, Name: p.Policy}
+		g.Go(func() error {
+			o, err := r.applyWorkload(gctx, p.Workload, p.Apply, deployments, statefulSets)
+			record(policy, p.Workload.Kind, o, err)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errs
+}
+
+type outcomeResult string
+
+const (
+	outcomeApplied   outcomeResult = "applied"
+	outcomeUnchanged outcomeResult = "unchanged"
+	outcomeDeleted   outcomeResult = "deleted"
+	outcomeReleased  outcomeResult = "released"
+	outcomeClash     outcomeResult = "clash"
+	outcomeFailed    outcomeResult = "failed"
+	outcomeSkipped   outcomeResult = "skipped"
+)
+
+type outcome struct {
+	result outcomeResult
+	issue  *issue
+}
+
+func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extensions.Object) (outcome, string, error) {
+	gvk, err := apiutil.GVKForObject(obj, r.scheme)
+	if err != nil {
+		return outcome{result: outcomeFailed}, "unknown", fmt.Errorf("object %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	key := objectKey{gvk.Kind, obj.GetNamespace(), obj.GetName()}
+	if !r.serves(gvk.Kind) {
+		return outcome{result: outcomeSkipped, issue: &issue{
+			Reason:  ReasonKindNotServed,
+			Message: fmt.Sprintf("%s %s/%s not applied: the cluster does not serve %s", key.Kind, key.Namespace, key.Name, gvk.GroupVersion()),
+		}}, gvk.Kind, nil
+	}
+	body, hash, err := applyBody(obj, gvk)
+	if err != nil {
+		return outcome{result: outcomeFailed}, gvk.Kind, err
+	}
+
+	if live, ok := snap.live[key]; ok {
+		if !ownedByMeshaccel(live) {
+			return clash(key, live), gvk.Kind, nil
+		}
+		if prev, ok := r.liveChecks.Load(key); ok && prev.(liveCheck) == (liveCheck{live.GetResourceVersion(), hash}) {
+			return outcome{result: outcomeUnchanged}, gvk.Kind, nil
+		}
+		same, err := upToDate(body, hash, live)
+		if err != nil {
+			return outcome{result: outcomeFailed}, gvk.Kind, fmt.Errorf("comparing %s: %w", key, err)
+		}
+		if same {
+			r.liveChecks.Store(key, liveCheck{live.GetResourceVersion(), hash})
+			return outcome{result: outcomeUnchanged}, gvk.Kind, nil
+		}
+	} else {
+		// The cache holds only labelled ConfigMaps and WasmPlugins, and may lag: ask the API server
+		// before creating, so a user's object of the same name is never taken over.
+		existing := &metav1.PartialObjectMetadata{}
+		existing.SetGroupVersionKind(gvk)
+		err := r.apiReader.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, existing)
+		switch {
+		case err == nil:
+			if !ownedByMeshaccel(existing) {
+				return clash(key, existing), gvk.Kind, nil
+			}
+		case apierrors.IsNotFound(err):
+		default:
+			return outcome{result: outcomeFailed}, gvk.Kind, fmt.Errorf("checking %s before creating it: %w", key, err)
+		}
+	}
+
+	err = r.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(body), client.FieldOwner(FieldManager), client.ForceOwnership)
+	if err != nil {
+		return outcome{result: outcomeFailed, issue: &issue{Reason: ReasonApplyFailed, Message: fmt.Sprintf("applying %s: %v", key, err)}},
+			gvk.Kind, fmt.Errorf("applying %s: %w", key, err)
+	}
+	r.log.Info("applied", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name)
+	return outcome{result: outcomeApplied}, gvk.Kind, nil
+}
+
+func clash(key objectKey, live metav1.Object) outcome {
+	owner := live.GetLabels()[LabelManagedBy]
+	if owner == "" {
+		owner = "no app.kubernetes.io/managed-by label"
+	} else {
+		owner = "app.kubernetes.io/managed-by=" + owner
+	}
+	return outcome{result: outcomeClash, issue: &issue{
+		Reason:  ReasonNameClash,
+		Message: fmt.Sprintf("%s already exists and is not meshaccel's (%s); left unchanged", key, owner),
+	}}
+}
+
+func (r *Reconciler) serves(kind string) bool {
+	switch kind {
+	case "EnvoyFilter":
+		return r.kinds.EnvoyFilters
+	case "WasmPlugin":
+		return r.kinds.WasmPlugins
+	}
+	return true
+}
+
+func workloadIndex(snap *snapshot) (map[types.NamespacedName]*appsv1.Deployment, map[types.NamespacedName]*appsv1.StatefulSet) {
+	deployments := make(map[types.NamespacedName]*appsv1.Deployment, len(snap.input.Deployments))
+	for i := range snap.input.Deployments {
+		d := &snap.input.Deployments[i]
+		deployments[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = d
+	}
+	statefulSets := make(map[types.NamespacedName]*appsv1.StatefulSet, len(snap.input.StatefulSets))
+	for i := range snap.input.StatefulSets {
+		s := &snap.input.StatefulSets[i]
+		statefulSets[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
+	}
+	return deployments, statefulSets
+}
+
+// applyWorkload applies a workload patch unless the fields meshaccel's manager holds already equal it.
+func (r *Reconciler) applyWorkload(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration,
+	deployments map[types.NamespacedName]*appsv1.Deployment, statefulSets map[types.NamespacedName]*appsv1.StatefulSet,
+) (outcome, error) {
+	nn := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	var current any
+	switch ac.(type) {
+	case *appsv1ac.DeploymentApplyConfiguration:
+		live, ok := deployments[nn]
+		if !ok {
+			return outcome{result: outcomeSkipped}, nil // deleted since the snapshot
+		}
+		extracted, err := appsv1ac.ExtractDeployment(live, FieldManager)
+		if err != nil {
+			return outcome{result: outcomeFailed}, fmt.Errorf("reading meshaccel's fields of %s: %w", ref, err)
+		}
+		current = extracted
+	case *appsv1ac.StatefulSetApplyConfiguration:
+		live, ok := statefulSets[nn]
+		if !ok {
+			return outcome{result: outcomeSkipped}, nil
+		}
+		extracted, err := appsv1ac.ExtractStatefulSet(live, FieldManager)
+		if err != nil {
+			return outcome{result: outcomeFailed}, fmt.Errorf("reading meshaccel's fields of %s: %w", ref, err)
+		}
+		current = extracted
+	default:
+		return outcome{result: outcomeFailed}, fmt.Errorf("workload patch for %s has unsupported type %T", ref, ac)
+	}
+	same, err := sameApplyConfiguration(ac, current)
+	if err != nil {
+		return outcome{result: outcomeFailed}, fmt.Errorf("comparing %s: %w", ref, err)
+	}
+	if same {
+		return outcome{result: outcomeUnchanged}, nil
+	}
+	return r.applyWorkloadConfiguration(ctx, ref, ac, outcomeApplied)
+}
+
+func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration, success outcomeResult) (outcome, error) {
+	err := r.client.Apply(ctx, ac, client.FieldOwner(FieldManager))
+	if apierrors.IsConflict(err) {
+		// The configuration carries only fields meshaccel owns by design (its annotations, its placement
+		// constraint, the gateway proxy's resources), so it takes them back; the event names the
+		// fields and their previous managers so the take-over is never silent.
+		r.log.Info("taking over fields meshaccel owns", "workload", ref.String(), "conflict", err.Error())
+		if obj := r.workloadObject(ref); obj != nil && r.recorder != nil {
+			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, EventFieldsTakenOver, "Apply",
+				"meshaccel took back fields it owns from another manager: %v", err)
+		}
+		err = r.client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership)
+	}
+	switch {
+	case err == nil:
+		r.log.Info("applied workload", "workload", ref.String(), "outcome", string(success))
+		return outcome{result: success}, nil
+	case apierrors.IsNotFound(err):
+		return outcome{result: outcomeSkipped}, nil
+	default:
+		return outcome{result: outcomeFailed, issue: &issue{Reason: ReasonApplyFailed, Message: fmt.Sprintf("applying %s: %v", ref, err)}},
+			fmt.Errorf("applying %s: %w", ref, err)
+	}
+}
+
+// workloadObject returns an object reference for events about a workload.
+func (r *Reconciler) workloadObject(ref extensions.WorkloadRef) runtime.Object {
+	meta := metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}
+	switch ref.Kind {
+	case "Deployment":
+		return &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: meta}
+	case "StatefulSet":
+		return &appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: meta}
+	}
+	return nil
+}
+
+// prune deletes owned objects Translate no longer wants and releases meshaccel's fields on workloads no
+// policy selects any more. Objects of a policy with an input problem are kept as they are: an invalid
+// edit must not tear down what the last valid version set up.
+func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet) []error {
+	wantedObjects := map[objectKey]bool{}
+	for _, obj := range res.Objects {
+		gvk, err := apiutil.GVKForObject(obj, r.scheme)
+		if err != nil {
+			continue
+		}
+		wantedObjects[objectKey{gvk.Kind, obj.GetNamespace(), obj.GetName()}] = true
+	}
+	wantedWorkloads := map[objectKey]bool{}
+	for _, p := range res.WorkloadPatches {
+		wantedWorkloads[objectKey{p.Workload.Kind, p.Workload.Namespace, p.Workload.Name}] = true
+	}
+	keep := func(namespace, policy string) bool {
+		return issues.hasInputProblem(types.NamespacedName{Namespace: namespace, Name: policy})
+	}
+
+	var mu sync.Mutex
+	var errs []error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.ApplyConcurrency)
+
+	keys := make([]objectKey, 0, len(snap.live))
+	for key := range snap.live {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, key := range keys {
+		live := snap.live[key]
+		if wantedObjects[key] || !ownedByMeshaccel(live) || keep(key.Namespace, policyOf(live)) {
+			continue
+		}
+		g.Go(func() error {
+			obj, ok := live.(client.Object)
+			if !ok {
+				return nil
+			}
+			uid := live.GetUID()
+			err := r.client.Delete(gctx, obj, client.Preconditions{UID: &uid})
+			if err != nil && !apierrors.IsNotFound(err) {
+				objectOperations.WithLabelValues(kindLabel(key.Kind), string(outcomeFailed)).Inc()
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("deleting %s: %w", key, err))
+				mu.Unlock()
+				return nil
+			}
+			r.liveChecks.Delete(key)
+			objectOperations.WithLabelValues(kindLabel(key.Kind), string(outcomeDeleted)).Inc()
+			r.log.Info("deleted", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name)
+			return nil
+		})
+	}
+
+	release := func(ref extensions.WorkloadRef, ac runtime.ApplyConfiguration) {
+		g.Go(func() error {
+			o, err := r.applyWorkloadConfiguration(gctx, ref, ac, outcomeReleased)
+			objectOperations.WithLabelValues(kindLabel(ref.Kind), string(o.result)).Inc()
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	for i := range snap.input.Deployments {
+		d := &snap.input.Deployments[i]
+		ref := extensions.WorkloadRef{Kind: "Deployment", Namespace: d.Namespace, Name: d.Name}
+		if appliedByMeshaccel(d) && !wantedWorkloads[objectKey{ref.Kind, ref.Namespace, ref.Name}] && !keep(d.Namespace, d.Labels[LabelPolicy]) {
+			// An apply configuration naming only the object drops every field meshaccel held.
+			release(ref, appsv1ac.Deployment(d.Name, d.Namespace))
+		}
+	}
+	for i := range snap.input.StatefulSets {
+		s := &snap.input.StatefulSets[i]
+		ref := extensions.WorkloadRef{Kind: "StatefulSet", Namespace: s.Namespace, Name: s.Name}
+		if appliedByMeshaccel(s) && !wantedWorkloads[objectKey{ref.Kind, ref.Namespace, ref.Name}] && !keep(s.Namespace, s.Labels[LabelPolicy]) {
+			release(ref, appsv1ac.StatefulSet(s.Name, s.Namespace))
+		}
+	}
+	_ = g.Wait()
+	return errs
+}
+
+// recordDecisionMetrics publishes workloads per feature and decision.
+func recordDecisionMetrics(res extensions.Result) {
+	type key struct{ feature, enabled, reason string }
+	counts := map[key]int{}
+	misplaced := 0
+	for _, w := range res.Workloads {
+		for _, f := range w.Features {
+			counts[key{string(f.Feature), fmt.Sprint(f.Enabled), f.Reason}]++
+		}
+		misplaced += len(w.MisplacedPods)
+	}
+	workloadDecisions.Reset()
+	for k, n := range counts {
+		workloadDecisions.WithLabelValues(k.feature, k.enabled, k.reason).Set(float64(n))
+	}
+	misplacedPods.Set(float64(misplaced))
+}
+
+// joinMessages keeps status messages readable when many problems pile up.
+func joinMessages(msgs []string, limit int) string {
+	if len(msgs) <= limit {
+		return strings.Join(msgs, "; ")
+	}
+	return strings.Join(msgs[:limit], "; ") + fmt.Sprintf("; and %d more", len(msgs)-limit)
+}
