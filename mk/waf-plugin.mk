@@ -30,6 +30,13 @@ $(WASM_PLUGIN_CORAZA): $(WASM_GO_SOURCES)
 
 test-waf-plugin: $(WASM_PLUGIN_CORAZA) ## WAF plugin: behaviour tests natively and as .wasm in wazero, imports, host, image.
 	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN_CORAZA) $(GO) test -count=1 -tags coraza,no_fs_access ./plugin/ ./wasmhost/
+	cd $(WAF_MODULE) && $(GO) test -count=1 ./image/ ./cmd/...
+
+# WASM_IMAGE_PUSH=registry/repository:tag also pushes it.
+wasm-image: $(WASM_PLUGIN) ## Package plugin.wasm as the Istio OCI image in .cache/wasm-image/ and print its digest.
+	cd $(WAF_MODULE) && $(GO) run ./cmd/wasm-image --wasm $(WASM_PLUGIN) \
+		--oci-layout $(WASM_IMAGE_DIR)/layout --tarball $(WASM_IMAGE_DIR)/waf-plugin.tar \
+		$(if $(WASM_IMAGE_PUSH),--push $(WASM_IMAGE_PUSH))
 
 bench-waf-plugin: $(WASM_PLUGIN) ## WAF plugin in wazero: per-request cost, configure time, memory, call depth.
 	@echo "WAF plugin benchmarks are recorded in benchmarks/RESULTS.md"
