@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshaccel/meshaccel/hyperscan"
-	"github.com/meshaccel/meshaccel/hyperscan/internal/inputgen"
+	"github.com/meshaccel/meshaccel/hyperscan/inputgen"
 )
 
 func TestFullMatchExpressionWritesWhatHyperscanNeeds(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/meshaccel/meshaccel/hyperscan"
-	"github.com/meshaccel/meshaccel/hyperscan/internal/inputgen"
+	"github.com/meshaccel/meshaccel/hyperscan/inputgen"
 )
 
 // DefaultProbeInputs is how many generated inputs each regex (and each rewrite) is probed with.

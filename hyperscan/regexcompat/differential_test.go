@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/meshaccel/meshaccel/hyperscan"
-	"github.com/meshaccel/meshaccel/hyperscan/internal/inputgen"
+	"github.com/meshaccel/meshaccel/hyperscan/inputgen"
 	"github.com/meshaccel/meshaccel/hyperscan/matcher"
 	"github.com/meshaccel/meshaccel/hyperscan/regexsource"
 )

@@ -7,7 +7,7 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 
 	"github.com/meshaccel/meshaccel/hyperscan"
-	"github.com/meshaccel/meshaccel/hyperscan/internal/inputgen"
+	"github.com/meshaccel/meshaccel/hyperscan/inputgen"
 )
 
 // TestRBACDenyFilterRegexesOnRealHyperscan compiles every regex of the rendered Hyperscan input
