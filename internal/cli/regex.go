@@ -136,9 +136,9 @@ type checkSummary struct {
 
 type checkedRegex struct {
 	regexsource.Regex
-	Equivalent  bool                `json:"equivalent"`
+	Equivalent  bool                 `json:"equivalent"`
 	Differences []reportedDifference `json:"differences,omitempty"`
-	Rewrite     string              `json:"rewrite,omitempty"`
+	Rewrite     string               `json:"rewrite,omitempty"`
 }
 
 type reportedDifference struct {
