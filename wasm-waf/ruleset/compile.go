@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"rsc.io/binaryregexp"
 
@@ -628,10 +629,21 @@ func (c *compiler) regex(pattern string, forRx bool) (int32, error) {
 func needsBinary(p string) bool {
 	var decoded []byte
 	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' && i+3 < len(p) && p[i+1] == 'x' {
-			if v, err := strconv.ParseUint(p[i+2:i+4], 16, 8); err == nil {
-				decoded = append(decoded, byte(v))
-				i += 3
+		if p[i] == '\\' && i+1 < len(p) && p[i+1] == 'x' {
+			// \xHH and \x{HH}: ModSecurity (PCRE without UTF mode) reads both as one byte.
+			hexDigits, width := "", 0
+			if i+3 < len(p) && p[i+2] != '{' {
+				hexDigits, width = p[i+2:i+4], 4
+			} else if end := strings.IndexByte(p[i:], '}'); i+2 < len(p) && p[i+2] == '{' && end > 0 {
+				hexDigits, width = p[i+3:i+end], end+1
+			}
+			if v, err := strconv.ParseUint(hexDigits, 16, 32); err == nil && hexDigits != "" {
+				if v <= 0xff {
+					decoded = append(decoded, byte(v))
+				} else {
+					decoded = utf8.AppendRune(decoded, rune(v))
+				}
+				i += width - 1
 				continue
 			}
 		}
@@ -644,7 +656,7 @@ func needsBinary(p string) bool {
 	}
 	for _, b := range decoded {
 		if b >= 0x80 {
-			return !isValidUTF8(decoded)
+			return !utf8.Valid(decoded)
 		}
 	}
 	return false

@@ -70,8 +70,13 @@ func htmlEntityDecode(b []byte, s string) ([]byte, bool) {
 				j++
 			}
 			start := j
+			// Leading zeros do not count towards the length limit (&#0000000000060; is '<').
+			for j < n && s[j] == '0' {
+				j++
+			}
+			digits := j
 			var code int64
-			for j < n && j-start < 10 {
+			for j < n && j-digits < 8 {
 				var v int
 				if hex {
 					v = hexVal(s[j])
@@ -95,7 +100,7 @@ func htmlEntityDecode(b []byte, s string) ([]byte, bool) {
 				i++
 				continue
 			}
-			for j < n && j-start >= 10 && (isHex(s[j]) && hex || s[j] >= '0' && s[j] <= '9') {
+			for j < n && j-digits >= 8 && (isHex(s[j]) && hex || s[j] >= '0' && s[j] <= '9') {
 				j++ // absurdly long references are consumed whole
 				code = utf8.MaxRune + 1
 			}

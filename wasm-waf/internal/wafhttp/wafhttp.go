@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/engine"
 )
@@ -59,6 +60,10 @@ func Headers(r *http.Request) [][2]string {
 		for _, v := range r.Header[k] {
 			out = append(out, [2]string{k, v})
 		}
+	}
+	if len(r.TransferEncoding) > 0 && len(r.Header["Transfer-Encoding"]) == 0 {
+		// net/http moves Transfer-Encoding out of r.Header.
+		out = append(out, [2]string{"Transfer-Encoding", strings.Join(r.TransferEncoding, ", ")})
 	}
 	if r.ContentLength > 0 && len(r.Header["Content-Length"]) == 0 {
 		// net/http keeps Content-Length in r.ContentLength only when it parsed it away.
