@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	istionetworkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
@@ -129,5 +131,271 @@ func expectEvent(t *testing.T, ns, regarding, reason string) {
 			seen = append(seen, e.Regarding.Kind+"/"+e.Regarding.Name+":"+e.Reason)
 		}
 		return fmt.Errorf("no %s event regarding %s; events: %v", reason, regarding, seen)
+	})
+}
+
+func TestNodeLosingCapabilityUpdatesWorkloadsAndReportsMisplacedPods(t *testing.T) {
+	ns := newNamespace(t)
+	avxA := createNode(t, ns+"-avx-a", avx512Labels, nil)
+	avxB := createNode(t, ns+"-avx-b", avx512Labels, nil)
+	createNode(t, ns+"-plain", nil, nil)
+	create(t, sidecarDeployment(ns, "web"))
+	runningPod(t, ns, "web-1", map[string]string{"app": "web"}, avxA.Name)
+	startOperator(t)
+	create(t, cryptoMBPolicy(ns, "tls", map[string]string{"app": "web"}))
+	p := waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", true, "Enabled")
+	if _, w, _ := featureStatus(p, "Deployment", "web", "cryptomb"); len(w.MisplacedPods) != 0 {
+		t.Fatalf("misplaced pods before any change: %v", w.MisplacedPods)
+	}
+
+	// Node A loses the CPU flags' label: the workload stays accelerated on B, and its pod still
+	// running on A is reported.
+	removeLabel(t, avxA, cryptombNodeLabel)
+	eventually(t, 10*time.Second, func() error {
+		p, err := getPolicy(ns, "tls")
+		if err != nil {
+			return err
+		}
+		f, w, err := featureStatus(p, "Deployment", "web", "cryptomb")
+		if err != nil {
+			return err
+		}
+		if !f.Enabled || len(w.MisplacedPods) != 1 || !strings.HasPrefix(w.MisplacedPods[0], "web-1 on "+avxA.Name) {
+			return fmt.Errorf("cryptomb enabled=%v misplaced=%v", f.Enabled, w.MisplacedPods)
+		}
+		return nil
+	})
+	expectEvent(t, ns, "web", operator.EventMisplacedPods)
+
+	// Node B loses it too: no capable node is left, CryptoMB is switched off and its annotation removed.
+	removeLabel(t, avxB, cryptombNodeLabel)
+	waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", false, "NoCapableNodes")
+	eventually(t, 10*time.Second, func() error {
+		if v, ok := getDeployment(t, ns, "web").Spec.Template.Annotations[annotationProxyConfig]; ok {
+			return fmt.Errorf("proxy config annotation still set: %s", v)
+		}
+		return nil
+	})
+	expectEvent(t, ns, "web", operator.EventFeatureDisabled)
+
+	// The label comes back: CryptoMB is enabled again.
+	addLabel(t, avxB, cryptombNodeLabel, "true")
+	waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", true, "Enabled")
+	expectEvent(t, ns, "web", operator.EventFeatureEnabled)
+}
+
+func removeLabel(t *testing.T, node *corev1.Node, key string) {
+	t.Helper()
+	patch := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/labels/`+strings.ReplaceAll(key, "/", "~1")+`"}]`))
+	if err := k8s.Patch(context.Background(), node, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func addLabel(t *testing.T, node *corev1.Node, key, value string) {
+	t.Helper()
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, key, value)))
+	if err := k8s.Patch(context.Background(), node, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gatewayScenario sets up a node with a QAT Gen4 device and a DLB, an ingress gateway and a sidecar
+// workload, and policies that give the gateway QAT and DLB (an EnvoyFilter) and the sidecars QAT (an
+// injection-template ConfigMap).
+type gatewayScenario struct {
+	ns                     string
+	gatewayPolicy, sidecar *v1alpha1.AccelerationPolicy
+}
+
+const (
+	gatewayName       = "ingressgateway"
+	dlbFilterName     = gatewayName + "-meshaccel-dlb"
+	injectionTemplate = "qat-sidecars-meshaccel-injection-template"
+)
+
+func newGatewayScenario(t *testing.T, ns string) *gatewayScenario {
+	t.Helper()
+	createNode(t, ns+"-spr", mergeLabels(qatGen4Labels, dlbLabels), resources("qat.intel.com/cy", "16", "dlb.intel.com/pf", "2"))
+	createNode(t, ns+"-plain", nil, nil)
+	create(t, gatewayDeployment(ns, gatewayName))
+	create(t, sidecarDeployment(ns, "orders"))
+	s := &gatewayScenario{
+		ns: ns,
+		gatewayPolicy: &v1alpha1.AccelerationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "gateway", Namespace: ns},
+			Spec: v1alpha1.AccelerationPolicySpec{
+				Workloads: v1alpha1.WorkloadSelector{Gateway: &v1alpha1.GatewayRef{Name: gatewayName}},
+				Features: v1alpha1.Features{
+					QAT: &v1alpha1.QATFeature{KeyProviderFeature: v1alpha1.KeyProviderFeature{PollDelay: &metav1.Duration{Duration: 2 * time.Millisecond}}},
+					DLB: &v1alpha1.DLBFeature{MaxRetries: 3, FallbackPolicy: "ExactConnectionBalance"},
+				},
+			},
+		},
+		sidecar: &v1alpha1.AccelerationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "qat-sidecars", Namespace: ns},
+			Spec: v1alpha1.AccelerationPolicySpec{
+				Workloads: v1alpha1.WorkloadSelector{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}}},
+				Features:  v1alpha1.Features{QAT: &v1alpha1.QATFeature{InjectionTemplate: "meshaccel-qat"}},
+			},
+		},
+	}
+	return s
+}
+
+func mergeLabels(sets ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, s := range sets {
+		for k, v := range s {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func proxyContainer(spec corev1.PodSpec) *corev1.Container {
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == "istio-proxy" {
+			return &spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+func TestPolicyDeletionCleansUp(t *testing.T) {
+	ns := newNamespace(t)
+	s := newGatewayScenario(t, ns)
+	startOperator(t)
+	create(t, s.gatewayPolicy)
+	create(t, s.sidecar)
+	waitForFeature(t, ns, "gateway", "Deployment", gatewayName, "qat", true, "Enabled")
+	waitForFeature(t, ns, "gateway", "Deployment", gatewayName, "dlb", true, "Enabled")
+	waitForFeature(t, ns, "qat-sidecars", "Deployment", "orders", "qat", true, "Enabled")
+	eventually(t, 10*time.Second, func() error {
+		ef, err := envoyFilter(t, ns, dlbFilterName)
+		if err != nil {
+			return err
+		}
+		if ef.Labels[operator.LabelManagedBy] != "meshaccel" || len(ef.OwnerReferences) != 1 || ef.OwnerReferences[0].Name != "gateway" {
+			return fmt.Errorf("EnvoyFilter metadata: %+v", ef.ObjectMeta)
+		}
+		var cm corev1.ConfigMap
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: injectionTemplate}, &cm); err != nil {
+			return err
+		}
+		c := proxyContainer(getDeployment(t, ns, gatewayName).Spec.Template.Spec)
+		if c == nil || c.Resources.Limits.Name("qat.intel.com/cy", "").IsZero() || c.Resources.Limits.Name("dlb.intel.com/pf", "").IsZero() {
+			return fmt.Errorf("gateway proxy container does not request the QAT and DLB devices: %+v", c)
+		}
+		return nil
+	})
+
+	// Deleting the policies removes what they created and gives the workloads back as they were.
+	for _, p := range []*v1alpha1.AccelerationPolicy{s.gatewayPolicy, s.sidecar} {
+		if err := k8s.Delete(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, err := envoyFilter(t, ns, dlbFilterName); !isNotFound(err) {
+			return fmt.Errorf("EnvoyFilter %s still there (%v)", dlbFilterName, err)
+		}
+		var cm corev1.ConfigMap
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: injectionTemplate}, &cm); !isNotFound(err) {
+			return fmt.Errorf("ConfigMap %s still there (%v)", injectionTemplate, err)
+		}
+		for _, name := range []string{gatewayName, "orders"} {
+			d := getDeployment(t, ns, name)
+			if appliedBy(d, operator.FieldManager) {
+				return fmt.Errorf("%s still has fields applied by meshaccel: %+v", name, d.ManagedFields)
+			}
+			if _, ok := d.Labels[operator.LabelPolicy]; ok {
+				return fmt.Errorf("%s still labelled: %v", name, d.Labels)
+			}
+			for k := range d.Spec.Template.Annotations {
+				if k != "inject.istio.io/templates" {
+					return fmt.Errorf("%s template keeps annotation %s", name, k)
+				}
+			}
+		}
+		gw := getDeployment(t, ns, gatewayName)
+		if gw.Spec.Template.Annotations["inject.istio.io/templates"] != "gateway" {
+			return fmt.Errorf("the user's gateway annotation changed: %v", gw.Spec.Template.Annotations)
+		}
+		if c := proxyContainer(gw.Spec.Template.Spec); c == nil || len(c.Resources.Limits) != 0 || c.Image != "auto" {
+			return fmt.Errorf("gateway proxy container not back to the user's: %+v", c)
+		}
+		return nil
+	})
+}
+
+func TestNameClashWithUserObjectsIsReportedNotOverwritten(t *testing.T) {
+	ns := newNamespace(t)
+	s := newGatewayScenario(t, ns)
+	// A user's EnvoyFilter and ConfigMap with the names meshaccel would use. The ConfigMap even copies
+	// meshaccel's managed-by label: without an owner reference to a policy it is still the user's.
+	userFilter := &istionetworkingv1alpha3.EnvoyFilter{ObjectMeta: metav1.ObjectMeta{Name: dlbFilterName, Namespace: ns, Labels: map[string]string{"team": "edge"}}}
+	create(t, userFilter)
+	userConfigMap := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: injectionTemplate, Namespace: ns, Labels: map[string]string{operator.LabelManagedBy: "meshaccel"}},
+		Data:       map[string]string{"owner": "platform-team"},
+	}
+	create(t, userConfigMap)
+	startOperator(t)
+	create(t, s.gatewayPolicy)
+	create(t, s.sidecar)
+
+	waitForFeature(t, ns, "gateway", "Deployment", gatewayName, "dlb", false, "NameClash")
+	eventually(t, 10*time.Second, func() error {
+		p, err := getPolicy(ns, "qat-sidecars")
+		if err != nil {
+			return err
+		}
+		c := condition(p, operator.ConditionApplied)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != operator.ReasonNameClash || !strings.Contains(c.Message, injectionTemplate) {
+			return fmt.Errorf("Applied condition = %+v, want False/NameClash naming %s", c, injectionTemplate)
+		}
+		if r := condition(p, "Ready"); r == nil || r.Status != metav1.ConditionFalse || r.Reason != operator.ReasonNameClash {
+			return fmt.Errorf("Ready condition = %+v, want False/NameClash", r)
+		}
+		return nil
+	})
+	expectEvent(t, ns, "qat-sidecars", operator.EventPolicyProblem)
+
+	var cm corev1.ConfigMap
+	if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(userConfigMap), &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.ResourceVersion != userConfigMap.ResourceVersion || cm.Data["owner"] != "platform-team" || len(cm.Data) != 1 {
+		t.Errorf("the user's ConfigMap was modified: %+v", cm)
+	}
+	ef, err := envoyFilter(t, ns, dlbFilterName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ef.ResourceVersion != userFilter.ResourceVersion {
+		t.Errorf("the user's EnvoyFilter was modified: %+v", ef)
+	}
+
+	// The user removes their ConfigMap: meshaccel creates its own and the policy recovers.
+	if err := k8s.Delete(context.Background(), userConfigMap); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		var cm corev1.ConfigMap
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(userConfigMap), &cm); err != nil {
+			return err
+		}
+		if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Name != "qat-sidecars" {
+			return fmt.Errorf("ConfigMap not meshaccel's: %+v", cm.ObjectMeta)
+		}
+		p, err := getPolicy(ns, "qat-sidecars")
+		if err != nil {
+			return err
+		}
+		if c := condition(p, operator.ConditionApplied); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Applied condition = %+v, want True", c)
+		}
+		return nil
 	})
 }
