@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func decodeEnvoyFilter(t *testing.T, text string) *networkingv1alpha3.EnvoyFilter {
+func decodeEnvoyFilter(t testing.TB, text string) *networkingv1alpha3.EnvoyFilter {
 	t.Helper()
 	data, err := yaml.YAMLToJSON([]byte(text))
 	if err != nil {
