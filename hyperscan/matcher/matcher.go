@@ -45,6 +45,28 @@ type Database struct {
 // Regexes the compatibility checker finds different under Hyperscan (mostly single
 // non-ASCII-matching classes on invalid UTF-8) keep that difference here.
 func Compile(regexes []string) (*Database, error) {
+	patterns, err := routePatterns(regexes)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := gohs.NewBlockDatabase(patterns...)
+	if err != nil {
+		var compileErr *gohs.CompileError
+		if errors.As(err, &compileErr) && compileErr.Expression >= 0 && compileErr.Expression < len(regexes) {
+			return nil, fmt.Errorf("route %d regex %q: Hyperscan: %s", compileErr.Expression, regexes[compileErr.Expression], compileErr.Message)
+		}
+		return nil, fmt.Errorf("compiling %d routes: %w", len(regexes), err)
+	}
+	defer compiled.Close()
+	serialized, err := compiled.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("serializing the database: %w", err)
+	}
+	return Load(serialized, len(regexes))
+}
+
+// routePatterns translates a route table into the Hyperscan patterns Compile compiles.
+func routePatterns(regexes []string) ([]*gohs.Pattern, error) {
 	if len(regexes) == 0 {
 		return nil, errors.New("an empty route table has nothing to compile")
 	}
@@ -63,20 +85,7 @@ func Compile(regexes []string) (*Database, error) {
 		patterns[i] = gohs.NewPattern(expr, flags)
 		patterns[i].Id = i
 	}
-	compiled, err := gohs.NewBlockDatabase(patterns...)
-	if err != nil {
-		var compileErr *gohs.CompileError
-		if errors.As(err, &compileErr) && compileErr.Expression >= 0 && compileErr.Expression < len(regexes) {
-			return nil, fmt.Errorf("route %d regex %q: Hyperscan: %s", compileErr.Expression, regexes[compileErr.Expression], compileErr.Message)
-		}
-		return nil, fmt.Errorf("compiling %d routes: %w", len(regexes), err)
-	}
-	defer compiled.Close()
-	serialized, err := compiled.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("serializing the database: %w", err)
-	}
-	return Load(serialized, len(regexes))
+	return patterns, nil
 }
 
 // Load deserializes a database that Compile produced (Marshal's bytes) for a table of routes

@@ -2,6 +2,8 @@ package matcher
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -273,4 +275,46 @@ func FuzzMatcher(f *testing.F) {
 			t.Fatalf("%q on invalid UTF-8 %q: matcher %d, Go %d, but the checker reports no UTF8 difference (%v)", regex, value, got, want, unfixable)
 		}
 	})
+}
+
+func TestCompileCachedStoresAndReloadsByFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	first, info, err := CompileCached(dir, routeTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if info.FromCache || info.CompileSeconds <= 0 || info.Routes != len(routeTable) {
+		t.Errorf("first call: %+v", info)
+	}
+	second, again, err := CompileCached(dir, routeTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if !again.FromCache || again.Fingerprint != info.Fingerprint || again.CompileSeconds != info.CompileSeconds {
+		t.Errorf("second call did not reuse the cache: %+v", again)
+	}
+	if a, _ := first.Match("/admin/x"); a != 3 {
+		t.Errorf("first: %d", a)
+	}
+	if b, _ := second.Match("/admin/x"); b != 3 {
+		t.Errorf("cached: %d", b)
+	}
+	other, err := Fingerprint(append(slices.Clone(routeTable), `/more`))
+	if err != nil || other == info.Fingerprint {
+		t.Errorf("a different table has the same fingerprint (%v)", err)
+	}
+	// A corrupt cache entry is rebuilt, not trusted.
+	if err := os.WriteFile(filepath.Join(dir, info.Fingerprint+".hsdb"), []byte("corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, third, err := CompileCached(dir, routeTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	if third.FromCache {
+		t.Error("a corrupt database was loaded from the cache")
+	}
 }
