@@ -1,0 +1,18 @@
+# eBPF TCP/IP bypass: BPF programs and bindings, loader, node agent, integration tests (root,
+# cgroup v2; they skip with the reason elsewhere) and the sidecar-chain benchmark.
+# clang/llvm/libbpf-dev rebuild the committed BPF objects (generate-bypass); iptables and
+# iproute2 build the Istio-style pod network namespaces the integration tests run in.
+APT_PACKAGES  += clang llvm libbpf-dev iptables iproute2
+TEST_TARGETS  += test-bypass
+BENCH_TARGETS += bench-bypass
+
+.PHONY: test-bypass bench-bypass generate-bypass
+
+generate-bypass: deps ## Bypass: rebuild the BPF objects and Go bindings from bypass/bpf/*.c.
+	cd bypass && $(GO) generate ./...
+
+test-bypass: deps ## Bypass: unit tests, kernel integration tests, agent and chart template.
+	$(GO) test -count=1 -p 1 ./bypass/... ./cmd/meshaccel-bypass/...
+
+bench-bypass: deps ## Bypass: sidecar chain on loopback with and without the bypass; writes benchmarks/bypass/results.
+	$(GO) run ./benchmarks/bypass/cmd/bypassbench -out benchmarks/bypass/results
