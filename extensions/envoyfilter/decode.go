@@ -51,58 +51,27 @@ func PatchMessage(target networkingv1alpha3api.EnvoyFilter_ApplyTo, value *struc
 }
 
 // decodeValue decodes tree (a JSON-shaped value) into msg with protojson, rejecting unknown
-// fields and resolving type URLs in the global registry. protojson stops at the first error, so
-// each error's member is dropped and decoding retried, collecting them all. When lenient, an
-// Any of a foreign (non-Envoy) type is a warning and decodes as Empty. complete is false when
+// fields, resolving type URLs in the global registry, and collecting every error. When lenient,
+// an Any of a foreign (non-Envoy) type is a warning and decodes as Empty. complete is false when
 // msg does not hold everything tree said.
 func decodeValue(tree any, msg proto.Message, lenient bool) (findings []finding, complete bool) {
-	complete = true
-	removed := map[string]bool{}
-	for attempt := 0; ; attempt++ {
-		if attempt == maxDecodeFindings {
-			findings = append(findings, finding{message: fmt.Sprintf("more than %d problems; stopped looking", maxDecodeFindings)})
-			return findings, false
-		}
-		doc, err := jsonpath.Encode(tree)
-		if err != nil {
-			return append(findings, finding{message: err.Error()}), false
-		}
-		proto.Reset(msg)
-		err = protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}.Unmarshal(doc.JSON, msg)
-		if err == nil {
-			return findings, complete
-		}
-		path, message, located := doc.Locate(err)
-		if !located || len(path) == 0 {
-			return append(findings, finding{path: path, message: message}), false
-		}
-		if last := path[len(path)-1]; !last.IsIndex && last.Key == "@type" && strings.HasPrefix(message, "unable to resolve") {
-			anyPath := path[:len(path)-1]
-			typeURL, _ := lookup(tree, path).(string)
-			f := unknownTypeFinding(anyPath, typeURL)
-			findings = append(findings, f)
+	decoder := jsonpath.Decoder{
+		Options:     protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes},
+		MaxProblems: maxDecodeFindings,
+		UnknownType: func(path jsonpath.Path, typeURL string) (jsonpath.Problem, any) {
+			f := unknownTypeFinding(path, typeURL)
+			problem := jsonpath.Problem{Path: f.path, Message: f.message, Warning: f.warning}
 			if f.warning && lenient {
-				tree = replace(tree, anyPath, map[string]any{"@type": foreignPlaceholderURL})
-				continue
+				return problem, map[string]any{"@type": foreignPlaceholderURL}
 			}
-			complete = false
-			tree = remove(tree, anyPath)
-			continue
-		}
-		complete = false
-		if !removed[path.String()] {
-			findings = append(findings, finding{path: path, message: message})
-		}
-		// An error at a path already dropped is about what replaced it: drop its container.
-		for len(path) > 0 && removed[path.String()] {
-			path = path[:len(path)-1]
-		}
-		if len(path) == 0 {
-			return findings, false
-		}
-		removed[path.String()] = true
-		tree = remove(tree, path)
+			return problem, nil
+		},
 	}
+	problems, complete := decoder.Decode(tree, msg)
+	for _, p := range problems {
+		findings = append(findings, finding{path: p.Path, message: p.Message, warning: p.Warning})
+	}
+	return findings, complete
 }
 
 // unknownTypeFinding explains a type URL that is not in the registry. Envoy, xds and protobuf
@@ -141,62 +110,4 @@ func hasCurrentAPIVersion(fullName string) bool {
 		}
 	}
 	return false
-}
-
-// lookup returns the node at path in tree, or nil.
-func lookup(tree any, path jsonpath.Path) any {
-	node := tree
-	for _, s := range path {
-		switch n := node.(type) {
-		case map[string]any:
-			if s.IsIndex {
-				return nil
-			}
-			node = n[s.Key]
-		case []any:
-			if !s.IsIndex || s.Index >= len(n) {
-				return nil
-			}
-			node = n[s.Index]
-		default:
-			return nil
-		}
-	}
-	return node
-}
-
-// replace sets the node at path (which must exist) and returns the tree.
-func replace(tree any, path jsonpath.Path, value any) any {
-	if len(path) == 0 {
-		return value
-	}
-	switch parent := lookup(tree, path[:len(path)-1]).(type) {
-	case map[string]any:
-		parent[path[len(path)-1].Key] = value
-	case []any:
-		parent[path[len(path)-1].Index] = value
-	}
-	return tree
-}
-
-// remove drops the node at path so that decoding can go on past it. An array element cannot
-// be dropped without moving later paths, so an object element is emptied instead and any other
-// element takes its whole array with it.
-func remove(tree any, path jsonpath.Path) any {
-	for len(path) > 0 {
-		last := path[len(path)-1]
-		parent := lookup(tree, path[:len(path)-1])
-		if m, ok := parent.(map[string]any); ok && !last.IsIndex {
-			delete(m, last.Key)
-			return tree
-		}
-		if list, ok := parent.([]any); ok && last.IsIndex {
-			if _, isObject := list[last.Index].(map[string]any); isObject {
-				list[last.Index] = map[string]any{}
-				return tree
-			}
-		}
-		path = path[:len(path)-1]
-	}
-	return map[string]any{}
 }

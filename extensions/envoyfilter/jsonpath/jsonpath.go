@@ -1,4 +1,5 @@
-// Package jsonpath turns the line:column positions in protojson errors into field paths.
+// Package jsonpath turns the line:column positions in protojson errors into field paths, and
+// decodes with protojson reporting every problem rather than the first.
 //
 // protojson reports where in the text an error is ("(line 1:734): unknown field \"pol_delay\"").
 // For a value that the user wrote as YAML, an offset in machine-made JSON means nothing; the
@@ -15,6 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Segment is one step of a path: an object member (Key) or an array element (Index).
@@ -220,4 +224,136 @@ func CleanMessage(err error) string {
 	message := strings.ReplaceAll(err.Error(), "\u00a0", " ")
 	message = strings.TrimPrefix(message, "proto: ")
 	return strings.TrimSpace(message)
+}
+
+// Problem is something protojson rejected, at a path in the decoded value.
+type Problem struct {
+	Path    Path
+	Message string
+	// Warning marks problems UnknownType chose to let pass.
+	Warning bool
+}
+
+// Decoder decodes JSON-shaped values with protojson and reports every problem, not just the
+// first: protojson stops at one error, so the offending member is dropped and decoding retried.
+type Decoder struct {
+	// Options are used as given; set Resolver for Any types outside protoregistry.GlobalTypes.
+	Options protojson.UnmarshalOptions
+	// UnknownType, when set, explains an Any whose type URL does not resolve (path is the Any's)
+	// and may return a value to decode in its place; otherwise the Any is dropped.
+	UnknownType func(path Path, typeURL string) (problem Problem, replacement any)
+	// MaxProblems bounds the retries (default 50).
+	MaxProblems int
+}
+
+// Decode decodes tree (nil, bool, string, numbers, []any, map[string]any) into msg. complete
+// is false when something was dropped, i.e. msg does not hold all that tree said; tree may be
+// modified.
+func (d Decoder) Decode(tree any, msg proto.Message) (problems []Problem, complete bool) {
+	maxProblems := d.MaxProblems
+	if maxProblems <= 0 {
+		maxProblems = 50
+	}
+	complete = true
+	removed := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		if attempt == maxProblems {
+			return append(problems, Problem{Message: fmt.Sprintf("more than %d problems; stopped looking", maxProblems)}), false
+		}
+		doc, err := Encode(tree)
+		if err != nil {
+			return append(problems, Problem{Message: err.Error()}), false
+		}
+		proto.Reset(msg)
+		err = d.Options.Unmarshal(doc.JSON, msg)
+		if err == nil {
+			return problems, complete
+		}
+		path, message, located := doc.Locate(err)
+		if !located || len(path) == 0 {
+			return append(problems, Problem{Path: path, Message: message}), false
+		}
+		if last := path[len(path)-1]; !last.IsIndex && last.Key == "@type" && strings.HasPrefix(message, "unable to resolve") && d.UnknownType != nil {
+			anyPath := path[:len(path)-1]
+			typeURL, _ := lookup(tree, path).(string)
+			problem, replacement := d.UnknownType(anyPath, typeURL)
+			problems = append(problems, problem)
+			if replacement != nil && !removed[anyPath.String()] {
+				removed[anyPath.String()] = true
+				tree = replace(tree, anyPath, replacement)
+				continue
+			}
+			path = anyPath
+		} else if !removed[path.String()] {
+			problems = append(problems, Problem{Path: path, Message: message})
+		}
+		complete = false
+		// An error at a path already dropped is about what replaced it: drop its container.
+		for len(path) > 0 && removed[path.String()] {
+			path = path[:len(path)-1]
+		}
+		if len(path) == 0 {
+			return problems, false
+		}
+		removed[path.String()] = true
+		tree = remove(tree, path)
+	}
+}
+
+// lookup returns the node at path in tree, or nil.
+func lookup(tree any, path Path) any {
+	node := tree
+	for _, s := range path {
+		switch n := node.(type) {
+		case map[string]any:
+			if s.IsIndex {
+				return nil
+			}
+			node = n[s.Key]
+		case []any:
+			if !s.IsIndex || s.Index >= len(n) {
+				return nil
+			}
+			node = n[s.Index]
+		default:
+			return nil
+		}
+	}
+	return node
+}
+
+// replace sets the node at path (which must exist) and returns the tree.
+func replace(tree any, path Path, value any) any {
+	if len(path) == 0 {
+		return value
+	}
+	switch parent := lookup(tree, path[:len(path)-1]).(type) {
+	case map[string]any:
+		parent[path[len(path)-1].Key] = value
+	case []any:
+		parent[path[len(path)-1].Index] = value
+	}
+	return tree
+}
+
+// remove drops the node at path so that decoding can go on past it. An array element cannot
+// be dropped without moving later paths, so an object element is emptied instead and any other
+// element takes its whole array with it.
+func remove(tree any, path Path) any {
+	for len(path) > 0 {
+		last := path[len(path)-1]
+		parent := lookup(tree, path[:len(path)-1])
+		if m, ok := parent.(map[string]any); ok && !last.IsIndex {
+			delete(m, last.Key)
+			return tree
+		}
+		if list, ok := parent.([]any); ok && last.IsIndex {
+			if _, isObject := list[last.Index].(map[string]any); isObject {
+				list[last.Index] = map[string]any{}
+				return tree
+			}
+		}
+		path = path[:len(path)-1]
+	}
+	return map[string]any{}
 }

@@ -3,6 +3,7 @@ package jsonpath
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -111,5 +112,35 @@ func TestEncodeRejectsValuesJSONCannotHold(t *testing.T) {
 	nan["a"].([]any)[0] = math.NaN()
 	if _, err := Encode(nan); err == nil || err.Error() != "a[0]: NaN cannot be written as JSON" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDecoderReportsEveryProblemAndKeepsTheRest(t *testing.T) {
+	tree := mustDecode(t, `{
+		"name": "l",
+		"listener_filters": [{"name": "a", "typo": 1}, {"name": "b"}],
+		"filter_chains": [{"name": 7}],
+		"stat_prefix": "kept",
+		"typed_config_nope": {}
+	}`)
+	var listener listenerv3.Listener
+	problems, complete := Decoder{}.Decode(tree, &listener)
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.Path.String()+": "+p.Message)
+	}
+	want := []string{
+		`.filter_chains[0].name: invalid value for string field name: 7`,
+		`.listener_filters[0].typo: unknown field "typo"`,
+		`.typed_config_nope: unknown field "typed_config_nope"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if complete {
+		t.Error("complete after dropping members")
+	}
+	if listener.GetStatPrefix() != "kept" || len(listener.GetListenerFilters()) != 2 || listener.GetListenerFilters()[1].GetName() != "b" {
+		t.Errorf("the valid members were not decoded: %v", &listener)
 	}
 }
