@@ -49,10 +49,13 @@ type Config struct {
 	// Default 127.0.0.6 and ::6.
 	InboundSourceIPv4 netip.Addr
 	InboundSourceIPv6 netip.Addr
-	// AccelerateLocal also pairs connections between two sockets of the cgroup that are none of
-	// the sidecar paths (PathLocal). Off by default: only the mesh's own hops are touched.
-	AccelerateLocal bool
+	// Paths are the paths whose connections are paired. Default DefaultPaths: the sidecar's
+	// own hops, not PathLocal. See PathInbound for the one application-facing caveat.
+	Paths []Path
 }
+
+// DefaultPaths are the paths paired unless Config.Paths says otherwise.
+var DefaultPaths = []Path{PathOutbound, PathInbound, PathProxyToProxy}
 
 func (c Config) withDefaults() Config {
 	if c.PinPath == "" {
@@ -70,7 +73,18 @@ func (c Config) withDefaults() Config {
 	if !c.InboundSourceIPv6.IsValid() {
 		c.InboundSourceIPv6 = DefaultInboundSourceIPv6
 	}
+	if c.Paths == nil {
+		c.Paths = DefaultPaths
+	}
 	return c
+}
+
+func pathMask(paths []Path) uint8 {
+	var mask uint8
+	for _, p := range paths {
+		mask |= 1 << p
+	}
+	return mask
 }
 
 // Validate reports the first field that cannot work, naming its value.
@@ -91,6 +105,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bypass config: InboundSourceIPv4 %s is not an IPv4 address", c.InboundSourceIPv4)
 	case !c.InboundSourceIPv6.Is6() || c.InboundSourceIPv6.Is4In6():
 		return fmt.Errorf("bypass config: InboundSourceIPv6 %s is not an IPv6 address", c.InboundSourceIPv6)
+	}
+	for _, p := range c.Paths {
+		if p < 0 || p >= NumPaths {
+			return fmt.Errorf("bypass config: Paths has %s, which is not a path", p)
+		}
 	}
 	return nil
 }
@@ -143,7 +162,7 @@ func Load(cfg Config) (_ *Bypass, err error) {
 		bypassVarInboundCapturePort:  cfg.InboundCapturePort,
 		bypassVarInboundSourceV4:     cfg.InboundSourceIPv4.As4(),
 		bypassVarInboundSourceV6:     cfg.InboundSourceIPv6.As16(),
-		bypassVarAccelerateLocal:     boolByte(cfg.AccelerateLocal),
+		bypassVarEnabledPaths:        pathMask(cfg.Paths),
 	}
 	for name, value := range settings {
 		if err := spec.Variables[name].Set(value); err != nil {
@@ -187,13 +206,6 @@ func Load(cfg Config) (_ *Bypass, err error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-func boolByte(v bool) uint8 {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 // adoptOrAttach swaps the program of a pinned link on the same cgroup, or attaches and pins a
@@ -246,14 +258,14 @@ func adoptOrAttach(pin, cgroupPath string, cgroupID uint64, prog *ebpf.Program) 
 
 // Counters reads the event counters.
 func (b *Bypass) Counters() (Counters, error) {
-	return readCounters(b.objs.BypassCounters)
+	return ReadCounters(b.objs.BypassCounters)
 }
 
 // Config returns the configuration in effect, defaults filled in.
 func (b *Bypass) Config() Config { return b.cfg }
 
-// ObjectIDs returns the kernel ids of the programs and maps this instance loaded, for callers that
-// verify nothing stays behind.
+// ObjectIDs returns the kernel ids of the programs this instance loaded (sock_ops, sk_msg) and of
+// its maps (the counters last), for callers that verify nothing stays behind.
 func (b *Bypass) ObjectIDs() (progs []ebpf.ProgramID, maps []ebpf.MapID, err error) {
 	for _, p := range []*ebpf.Program{b.objs.MeshaccelOps, b.objs.MeshaccelMsg} {
 		info, err := p.Info()

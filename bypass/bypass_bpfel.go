@@ -64,7 +64,7 @@ const (
 	bypassMapBypassStates        = "bypass_states"
 	bypassProgMeshaccelMsg       = "meshaccel_msg"
 	bypassProgMeshaccelOps       = "meshaccel_ops"
-	bypassVarAccelerateLocal     = "accelerate_local"
+	bypassVarEnabledPaths        = "enabled_paths"
 	bypassVarInboundCapturePort  = "inbound_capture_port"
 	bypassVarInboundSourceV4     = "inbound_source_v4"
 	bypassVarInboundSourceV6     = "inbound_source_v6"
@@ -132,7 +132,7 @@ type bypassMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bypassVariableSpecs struct {
-	AccelerateLocal     *ebpf.VariableSpec `ebpf:"accelerate_local"`
+	EnabledPaths        *ebpf.VariableSpec `ebpf:"enabled_paths"`
 	InboundCapturePort  *ebpf.VariableSpec `ebpf:"inbound_capture_port"`
 	InboundSourceV4     *ebpf.VariableSpec `ebpf:"inbound_source_v4"`
 	InboundSourceV6     *ebpf.VariableSpec `ebpf:"inbound_source_v6"`
@@ -180,7 +180,7 @@ func (m *bypassMaps) Close() error {
 //
 // It can be passed to loadBypassObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bypassVariables struct {
-	AccelerateLocal     *ebpf.Variable `ebpf:"accelerate_local"`
+	EnabledPaths        *ebpf.Variable `ebpf:"enabled_paths"`
 	InboundCapturePort  *ebpf.Variable `ebpf:"inbound_capture_port"`
 	InboundSourceV4     *ebpf.Variable `ebpf:"inbound_source_v4"`
 	InboundSourceV6     *ebpf.Variable `ebpf:"inbound_source_v6"`

@@ -60,7 +60,9 @@ func (c Counters) Sub(base Counters) Counters {
 	return d
 }
 
-func readCounters(m *ebpf.Map) (Counters, error) {
+// ReadCounters reads the counters from the bypass's counters map, such as the pinned
+// bypass_counters opened with ebpf.LoadPinnedMap.
+func ReadCounters(m *ebpf.Map) (Counters, error) {
 	var perCPU []bypassCounters
 	if err := m.Lookup(uint32(0), &perCPU); err != nil {
 		return Counters{}, fmt.Errorf("read bypass counters: %w", err)

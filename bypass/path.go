@@ -11,14 +11,17 @@ const (
 	// capture port.
 	PathOutbound Path = iota
 	// PathInbound is sidecar → app: the sidecar dialled the app from the inbound passthrough
-	// source address.
+	// source address. Here the receiving socket is the application's own: an application that
+	// reads its socket with splice(2) (Go's io.Copy from one TCP connection to another does) only
+	// sees what went through TCP, and the redirected bytes are lost to it. Leave this path out of
+	// Config.Paths on nodes that run such applications.
 	PathInbound
 	// PathProxyToProxy is sidecar → sidecar of another pod on the same node: the connection
 	// arrived on the inbound capture port. A client without a sidecar that dials a meshed pod on
 	// the node is counted here too.
 	PathProxyToProxy
-	// PathLocal is any other connection with both ends in the cgroup; it is only accelerated
-	// when Config.AccelerateLocal is set.
+	// PathLocal is any other connection with both ends in the cgroup. It is off by default:
+	// the receiving sockets are applications' (see PathInbound).
 	PathLocal
 
 	// NumPaths is the number of paths.
@@ -40,4 +43,14 @@ func (p Path) String() string {
 		return "local"
 	}
 	return fmt.Sprintf("path(%d)", int(p))
+}
+
+// ParsePath is the inverse of Path.String.
+func ParsePath(s string) (Path, error) {
+	for _, p := range Paths {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown bypass path %q (want outbound, inbound, proxy_to_proxy or local)", s)
 }

@@ -27,7 +27,8 @@ const (
 )
 
 type chainArgs struct {
-	Workload workload `json:"workload"`
+	Workload     workload `json:"workload"`
+	SpliceServer bool     `json:"spliceServer"`
 }
 
 type dialArgs struct {
@@ -135,7 +136,10 @@ func chainRole(_ *bufio.Scanner, raw []byte) (any, error) {
 	if err := loopbackUp(); err != nil {
 		return nil, err
 	}
-	ch, err := bypasstest.StartChain(bypasstest.ChainConfig{OutboundPort: outboundPort, InboundPort: inboundPort, AppPort: appPort})
+	ch, err := bypasstest.StartChain(bypasstest.ChainConfig{
+		OutboundPort: outboundPort, InboundPort: inboundPort, AppPort: appPort,
+		SpliceServer: args.SpliceServer,
+	})
 	if err != nil {
 		return nil, err
 	}

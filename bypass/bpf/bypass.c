@@ -35,7 +35,7 @@ enum bypass_path {
 	PATH_OUTBOUND = 0, // app -> own sidecar (iptables REDIRECT to the outbound capture port)
 	PATH_INBOUND = 1,  // sidecar -> app, dialled from the inbound passthrough source address
 	PATH_PROXY = 2,    // sidecar -> sidecar of another pod on the node (inbound capture port)
-	PATH_LOCAL = 3,    // any other connection inside the cgroup (only with accelerate_local)
+	PATH_LOCAL = 3,    // any other connection with both ends inside the cgroup
 	PATH_COUNT = 4,
 };
 
@@ -135,7 +135,8 @@ volatile const __u16 inbound_capture_port = 15006;
 // Addresses are in network byte order.
 volatile const __u8 inbound_source_v4[4] = {127, 0, 0, 6};
 volatile const __u8 inbound_source_v6[16] = {[15] = 6};
-volatile const __u8 accelerate_local = 0;
+// Bit (1 << path) set: pair connections on that path. Outbound, inbound and proxy to proxy.
+volatile const __u8 enabled_paths = (1 << PATH_OUTBOUND) | (1 << PATH_INBOUND) | (1 << PATH_PROXY);
 
 static __always_inline struct counters *counters(void)
 {
@@ -249,16 +250,19 @@ static __always_inline void client_established(struct bpf_sock_ops *ops)
 static __always_inline int classify(struct bpf_sock_ops *ops, const struct client_record *rec)
 {
 	__u32 port = ops->local_port;
+	int path;
 
 	if (port == outbound_capture_port)
-		return PATH_OUTBOUND;
-	if (port == inbound_capture_port)
-		return PATH_PROXY;
-	if (is_inbound_source(rec->local_addr))
-		return PATH_INBOUND;
-	if (accelerate_local)
-		return PATH_LOCAL;
-	return -1;
+		path = PATH_OUTBOUND;
+	else if (port == inbound_capture_port)
+		path = PATH_PROXY;
+	else if (is_inbound_source(rec->local_addr))
+		path = PATH_INBOUND;
+	else
+		path = PATH_LOCAL;
+	if (!(enabled_paths & (1 << path)))
+		return -1;
+	return path;
 }
 
 // The server end: find the client by handshake, pair both ends.

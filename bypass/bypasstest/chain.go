@@ -32,6 +32,8 @@ type ChainConfig struct {
 	InboundPort   uint16
 	AppPort       uint16
 	BufferSize    int
+	// SpliceServer makes the server echo with splice(2) (see EchoServer.Splice).
+	SpliceServer bool
 }
 
 // StartChain listens on every hop and starts serving.
@@ -61,7 +63,7 @@ func StartChain(cfg ChainConfig) (*Chain, error) {
 		in.Close()
 		return nil, fmt.Errorf("chain outbound proxy: %w", err)
 	}
-	ch.Server = &EchoServer{Listener: app, Traffic: ch.Traffic}
+	ch.Server = &EchoServer{Listener: app, Traffic: ch.Traffic, Splice: cfg.SpliceServer}
 	ch.Inbound = &Proxy{
 		Listener:   in,
 		Upstream:   DialFixed(addrPort(app), cfg.InboundSource, 0),
