@@ -152,7 +152,7 @@ func Setup(mgr manager.Manager, opts Options) (*Reconciler, error) {
 	enqueue := debounced(opts.Debounce)
 	b := builder.ControllerManagedBy(mgr).
 		Named("meshaccel").
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.AllowSeveralInProcess}).
 		Watches(&v1alpha1.AccelerationPolicy{}, enqueue, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Node{}, enqueue, builder.WithPredicates(nodeChanged)).

@@ -3,12 +3,15 @@ package operator_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	istionetworkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,12 +69,20 @@ func TestEnableAndDisableFeature(t *testing.T) {
 		t.Errorf("status counts: %+v", p.Status)
 	}
 
+	if got := metricSum(t, "meshaccel_workloads", map[string]string{"feature": "cryptomb", "enabled": "true"}); got < 1 {
+		t.Errorf("meshaccel_workloads{feature=cryptomb,enabled=true} = %v, want at least 1", got)
+	}
+
 	// Idempotent: more reconciles with unchanged input write nothing.
 	before := getDeployment(t, ns, "web").ResourceVersion
 	policyBefore := p.ResourceVersion
 	n := op.reconciler.Reconciles()
+	writesBefore := writes(t)
 	touchUnrelatedNode(t, ns)
 	op.waitForReconciles(t, n)
+	if w := writes(t) - writesBefore; w != 0 {
+		t.Errorf("%v write requests for unchanged input, want none", w)
+	}
 	if rv := getDeployment(t, ns, "web").ResourceVersion; rv != before {
 		t.Errorf("deployment resourceVersion changed from %s to %s without an input change", before, rv)
 	}
@@ -398,4 +409,108 @@ func TestNameClashWithUserObjectsIsReportedNotOverwritten(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestInvalidPolicyIsRefusedAtAdmission(t *testing.T) {
+	ns := newNamespace(t)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*v1alpha1.AccelerationPolicy)
+		want   string
+	}{
+		{"poll delay of a whole second", func(p *v1alpha1.AccelerationPolicy) {
+			p.Spec.Features.CryptoMB.PollDelay = &metav1.Duration{Duration: time.Second}
+		}, "pollDelay must be at least 1ms and less than 1s"},
+		{"no feature", func(p *v1alpha1.AccelerationPolicy) { p.Spec.Features = v1alpha1.Features{} }, "features must name at least one feature"},
+		{"selector and gateway", func(p *v1alpha1.AccelerationPolicy) {
+			p.Spec.Workloads.Gateway = &v1alpha1.GatewayRef{Name: "ingressgateway"}
+		}, "set exactly one of workloads.selector or workloads.gateway"},
+		{"unknown placement", func(p *v1alpha1.AccelerationPolicy) { p.Spec.Placement = "Sometimes" }, `spec.placement: Unsupported value: "Sometimes"`},
+		{"custom proxy without extensions", func(p *v1alpha1.AccelerationPolicy) {
+			p.Spec.Proxy = &v1alpha1.ProxySpec{Flavor: v1alpha1.ProxyCustom}
+		}, "a Custom proxy must declare its extensions"},
+		{"WAF image that is not OCI", func(p *v1alpha1.AccelerationPolicy) {
+			p.Spec.Features.WAF = &v1alpha1.WAFFeature{Image: "https://example.com/waf.wasm"}
+		}, "spec.features.waf.image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := cryptoMBPolicy(ns, "invalid", map[string]string{"app": "web"})
+			tc.mutate(p)
+			err := k8s.Create(context.Background(), p)
+			if err == nil {
+				_ = k8s.Delete(context.Background(), p)
+				t.Fatalf("policy accepted, want it refused with %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("refused with %q, want a message containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// convergedState is the resourceVersion of every object a reconcile could touch.
+func convergedState(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	lists := []client.ObjectList{
+		&appsv1.DeploymentList{}, &corev1.ConfigMapList{}, &istionetworkingv1alpha3.EnvoyFilterList{},
+		&v1alpha1.AccelerationPolicyList{},
+	}
+	for _, list := range lists {
+		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range items {
+			o := item.(client.Object)
+			out[fmt.Sprintf("%T %s", o, o.GetName())] = o.GetResourceVersion()
+		}
+	}
+	return out
+}
+
+func TestOperatorRestartChangesNothing(t *testing.T) {
+	ns := newNamespace(t)
+	s := newGatewayScenario(t, ns)
+	createNode(t, ns+"-avx", avx512Labels, nil)
+	create(t, sidecarDeployment(ns, "web"))
+	withLeaderElection := func(c *operatorConfig) {
+		c.manager.LeaderElection = true
+		c.manager.LeaderElectionNamespace = ns
+		c.manager.LeaderElectionID = "meshaccel-test"
+	}
+	first := startOperator(t, withLeaderElection)
+	create(t, s.gatewayPolicy)
+	create(t, s.sidecar)
+	create(t, cryptoMBPolicy(ns, "tls", map[string]string{"app": "web"}))
+	waitForFeature(t, ns, "gateway", "Deployment", gatewayName, "dlb", true, "Enabled")
+	waitForFeature(t, ns, "qat-sidecars", "Deployment", "orders", "qat", true, "Enabled")
+	waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", true, "Enabled")
+	// Let the reconciles that the operator's own writes triggered run out.
+	var before map[string]string
+	eventually(t, 15*time.Second, func() error {
+		before = convergedState(t, ns)
+		time.Sleep(time.Second)
+		if after := convergedState(t, ns); !maps.Equal(before, after) {
+			return fmt.Errorf("still changing")
+		}
+		return nil
+	})
+
+	first.stop(t)
+	writesBefore := writes(t)
+	second := startOperator(t, withLeaderElection)
+	second.waitForReconciles(t, 0)
+	n := second.reconciler.Reconciles()
+	touchUnrelatedNode(t, ns)
+	second.waitForReconciles(t, n)
+	if after := convergedState(t, ns); !maps.Equal(before, after) {
+		t.Errorf("a restarted operator changed objects:\nbefore %v\nafter  %v", before, after)
+	}
+	if w := writes(t) - writesBefore; w != 0 {
+		t.Errorf("a restarted operator sent %v write requests for an unchanged cluster, want none", w)
+	}
 }

@@ -132,7 +132,14 @@ func upToDate(body *unstructured.Unstructured, hash string, live metav1.Object) 
 	if err := json.Unmarshal(raw, &liveMap); err != nil {
 		return false, err
 	}
-	return contains(liveMap, body.Object), nil
+	// Objects from the cache carry no type meta; the kind is already known to match.
+	want := make(map[string]any, len(body.Object))
+	for k, v := range body.Object {
+		if k != "apiVersion" && k != "kind" {
+			want[k] = v
+		}
+	}
+	return contains(liveMap, want), nil
 }
 
 // contains reports whether have holds every field of want with an equal value. Maps may carry extra

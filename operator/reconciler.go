@@ -42,6 +42,9 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// ApplyConcurrency bounds parallel write requests (default 8).
 	ApplyConcurrency int
+	// AllowSeveralInProcess lets tests and benchmarks start more than one operator in one process
+	// (controller-runtime otherwise refuses a second controller of the same name).
+	AllowSeveralInProcess bool
 }
 
 func (o Options) withDefaults() Options {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	istionetworkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
 	"github.com/meshaccel/meshaccel/extensions/capability"
@@ -44,6 +47,7 @@ func TestMain(m *testing.M) {
 		log.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
 	} else {
 		log.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+		klog.SetLogger(logr.Discard()) // client-go's leader election logs through klog
 	}
 	var err error
 	cluster, err = localcluster.Start(localcluster.Options{})
@@ -96,8 +100,9 @@ func startOperator(t *testing.T, mutate ...func(*operatorConfig)) *runningOperat
 	cfg := operatorConfig{
 		manager: operator.ManagerOptions{MetricsAddr: "0", ProbeAddr: "0", GracefulShutdownTimeout: 10 * time.Second},
 		options: operator.Options{
-			DefaultProxy: capability.Proxy{Flavor: v1alpha1.ProxyIstioProxyV2, Version: "1.26.3"},
-			Debounce:     50 * time.Millisecond,
+			DefaultProxy:          capability.Proxy{Flavor: v1alpha1.ProxyIstioProxyV2, Version: "1.26.3"},
+			Debounce:              50 * time.Millisecond,
+			AllowSeveralInProcess: true,
 		},
 	}
 	for _, m := range mutate {
@@ -366,3 +371,50 @@ func isNotFound(err error) bool {
 }
 
 type eventsList struct{ eventsv1.EventList }
+
+// metricSum adds up a metric's samples whose labels include every given label pair, from
+// controller-runtime's registry (the one the operator's /metrics endpoint serves).
+func metricSum(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	samples:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue samples
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// writes counts the write requests the operator has made so far.
+func writes(t *testing.T) float64 {
+	t.Helper()
+	total := 0.0
+	for _, outcome := range []string{"applied", "deleted", "released"} {
+		total += metricSum(t, "meshaccel_object_operations_total", map[string]string{"outcome": outcome})
+	}
+	return total
+}
