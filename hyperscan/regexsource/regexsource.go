@@ -39,11 +39,11 @@ func (r Regex) Location() string {
 
 var kubernetesDocument = regexp.MustCompile(`(?m)^(apiVersion|kind):`)
 
-// Parse returns the regexes in data, read from source. YAML with Kubernetes objects is read as
-// such; anything else is a text file with one regex per line, where empty lines and lines that
+// Parse returns the regexes in data, read from source. YAML (or JSON, as `kubectl get -o json`
+// prints) with Kubernetes objects is read as such; anything else is a text file with one regex per line, where empty lines and lines that
 // start with `#` are skipped (write a regex that starts with # as `\#`).
 func Parse(source string, data []byte) ([]Regex, error) {
-	if kubernetesDocument.Match(data) {
+	if kubernetesDocument.Match(data) || bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
 		objects, err := decodeObjects(data)
 		if err == nil {
 			return fromObjects(source, objects)

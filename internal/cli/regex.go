@@ -38,15 +38,17 @@ type regexFilesFlags struct {
 }
 
 func (f *regexFilesFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVarP(&f.files, "filename", "f", nil,
-		"VirtualService or EnvoyFilter YAML (multi-document or a kubectl List), or text with one regex per line; - reads standard input (repeatable)")
+	cmd.Flags().StringSliceVarP(&f.files, "filename", "f", nil,
+		"VirtualService or EnvoyFilter YAML (multi-document or a kubectl List), or text with one regex per line; - reads standard input (repeatable, comma-separated; further arguments are files too, as in -f routes/*.yaml)")
 	_ = cmd.MarkFlagRequired("filename")
 }
 
-// load reads every file and returns the regexes found, in file order.
-func (f *regexFilesFlags) load(stdin io.Reader) ([]regexsource.Regex, error) {
+// load reads every file (the -f values, then the arguments) and returns the regexes found, in
+// file order.
+func (f *regexFilesFlags) load(stdin io.Reader, args []string) ([]regexsource.Regex, error) {
 	var regexes []regexsource.Regex
-	for _, name := range f.files {
+	files := append(slices.Clone(f.files), args...)
+	for _, name := range files {
 		var data []byte
 		var err error
 		if name == "-" {
@@ -64,7 +66,7 @@ func (f *regexFilesFlags) load(stdin io.Reader) ([]regexsource.Regex, error) {
 		regexes = append(regexes, found...)
 	}
 	if len(regexes) == 0 {
-		return nil, fmt.Errorf("no regexes found in %s", strings.Join(f.files, ", "))
+		return nil, fmt.Errorf("no regexes found in %s", strings.Join(files, ", "))
 	}
 	return regexes, nil
 }
@@ -74,19 +76,18 @@ func newRegexCheckCommand() *cobra.Command {
 	var output string
 	var maxProgramSize int
 	cmd := &cobra.Command{
-		Use:   "check -f FILE...",
+		Use:   "check -f FILE [FILE...]",
 		Short: "Report, for every regex, whether Hyperscan compiles it and matches exactly what RE2 full match does",
 		Long: `check finds every regex Envoy evaluates in the given files and compares RE2 full match
 (Envoy's default engine) with envoy.regex_engines.hyperscan, naming each difference with an input
 that shows it and a rewrite that keeps the RE2 meaning and removes the difference where one exists.
 
 Exit code 0: every regex is equivalent; 1: some regex differs; 2: the command failed.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != outputText && output != outputJSON {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
-			regexes, err := files.load(cmd.InOrStdin())
+			regexes, err := files.load(cmd.InOrStdin(), args)
 			if err != nil {
 				return err
 			}
@@ -199,21 +200,20 @@ func newRegexBenchCommand() *cobra.Command {
 	var inputCount int
 	var duration time.Duration
 	cmd := &cobra.Command{
-		Use:   "bench -f FILE...",
+		Use:   "bench -f FILE [FILE...]",
 		Short: "Time your route table's regexes per request: RE2-style sequential matching vs one Hyperscan scan",
 		Long: `bench builds the route table from the regexes in the given files (in order, first match wins,
 each regex matching the whole value as Envoy's RE2 engine does), generates request values from the
 regexes themselves, and times Go's regexp route by route (the behaviour of Envoy's default engine)
 against meshaccel's Hyperscan matcher on the same values, on one core.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != outputText && output != outputJSON {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
 			if inputCount < 1 || duration <= 0 {
 				return errors.New("--inputs and --duration must be positive")
 			}
-			regexes, err := files.load(cmd.InOrStdin())
+			regexes, err := files.load(cmd.InOrStdin(), args)
 			if err != nil {
 				return err
 			}

@@ -137,3 +137,22 @@ func TestRegexBenchTimesBothEnginesOnTheSameTable(t *testing.T) {
 		t.Errorf("%d values routed differently", result.Disagreements)
 	}
 }
+
+func TestRegexCheckTakesSeveralFilesAndKubectlJSON(t *testing.T) {
+	json := writeTemp(t, "vs.json", `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"networking.istio.io/v1","kind":"VirtualService",
+"metadata":{"name":"web","namespace":"prod"},"spec":{"http":[{"match":[{"uri":{"regex":"\\A/web/[0-9]+\\z"}}]}]}}]}`)
+	text := writeTemp(t, "more.txt", "\\A/a\\z\n")
+	out, err := runRegexCommand(t, "", "check", "-f", json, text, "-o", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var report checkReport
+	if err := jsonUnmarshal(out, &report); err != nil {
+		t.Fatal(err)
+	}
+	if report.Summary.Total != 2 || report.Regexes[0].Object != "VirtualService prod/web" || report.Regexes[1].Field != "line 1" {
+		t.Errorf("report %+v", report)
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
