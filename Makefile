@@ -15,6 +15,8 @@ export GOFLAGS := -tags=hyperscan_v54
 APT_PACKAGES  := pkg-config
 TEST_TARGETS  :=
 BENCH_TARGETS :=
+# The offline demo until an area (the operator) sets a live one.
+DEMO_TARGET   := demo-offline
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help deps build test demo bench lint testdata gen-check fuzz
@@ -30,6 +32,8 @@ build: deps ## Build every command into .cache/bin.
 
 test: deps $(TEST_TARGETS) ## Run every test (what CI runs).
 
+demo: deps $(DEMO_TARGET) ## The main job: show meshaccel deciding and rendering acceleration.
+
 bench: deps $(BENCH_TARGETS) ## Run the benchmarks and print the tables recorded in benchmarks/RESULTS.md.
 
 lint: ## gofmt and go vet.
@@ -37,7 +41,7 @@ lint: ## gofmt and go vet.
 	$(GO) vet ./...
 
 testdata: ## Rewrite golden files from the current translator.
-	$(GO) test ./extensions/... -run Golden -update
+	$(GO) test ./internal/cli/ -run Golden -update
 
 gen-check: ## Fail when generated files (CRDs, RBAC, deepcopy, bindings) are stale.
 	@hack/gen-check.sh

@@ -1,6 +1,7 @@
 package extensions
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,6 +40,23 @@ func candidateNodes(t *corev1.PodTemplateSpec, nodes []*capability.Node) []*capa
 		out = append(out, n)
 	}
 	return out
+}
+
+// schedulingKey identifies a template's scheduling constraints, for memoizing candidate sets.
+func schedulingKey(t *corev1.PodTemplateSpec) string {
+	var affinity *corev1.NodeSelector
+	if a := t.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	if len(t.Spec.NodeSelector) == 0 && affinity == nil && len(t.Spec.Tolerations) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(struct {
+		NodeSelector map[string]string
+		Affinity     *corev1.NodeSelector
+		Tolerations  []corev1.Toleration
+	}{t.Spec.NodeSelector, affinity, t.Spec.Tolerations})
+	return string(b)
 }
 
 // nodeSet is a set of node names.

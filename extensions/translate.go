@@ -34,7 +34,13 @@ var Extensions = []capability.Extension{qat.Extension{}, cryptomb.Extension{}, h
 // not touch: the operator applies that and reports the problems in status; the CLI refuses to print a
 // partial result.
 func Translate(in Input) (Result, error) {
-	t := &translation{in: &in, nodeSupport: map[string]map[capability.Feature]capability.Support{}}
+	t := &translation{
+		in:          &in,
+		nodeSupport: map[string]map[capability.Feature]capability.Support{},
+		candidates:  map[string][]*capability.Node{},
+		splits:      map[string]*capableSplit{},
+		names:       map[string][]string{},
+	}
 	t.buildNodes()
 	t.parsePolicies()
 	t.selectWorkloads()
@@ -59,6 +65,34 @@ type translation struct {
 	problems    []Problem
 	plans       []*plan.Workload
 	decisions   []WorkloadDecision
+	// Memoized per scheduling-constraint key: most workloads share their constraints.
+	candidates map[string][]*capability.Node
+	splits     map[string]*capableSplit
+	names      map[string][]string
+	podsByNS   map[string][]*corev1.Pod
+}
+
+// candidateNames lists a candidate set's node names once per set; decisions share it read-only.
+func (t *translation) candidateNames(key string, nodes []*capability.Node) []string {
+	if names, ok := t.names[key]; ok {
+		return names
+	}
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	t.names[key] = names
+	return names
+}
+
+func (t *translation) candidatesFor(template *corev1.PodTemplateSpec) []*capability.Node {
+	key := schedulingKey(template)
+	if c, ok := t.candidates[key]; ok {
+		return c
+	}
+	c := candidateNodes(template, t.nodes)
+	t.candidates[key] = c
+	return c
 }
 
 // selection is one workload selected by exactly one valid policy.
@@ -178,8 +212,10 @@ type workloadContext struct {
 	p        *policy
 	proxy    capability.Proxy
 	template *corev1.PodTemplateSpec // without meshaccel's own placement constraint
-	// candidates narrows as Required features add constraints.
+	// candidates narrows as Required features add constraints; candidateKey names the set, so that
+	// workloads with the same constraints share the work.
 	candidates   []*capability.Node
+	candidateKey string
 	requirements []placementRequirement
 	plan         *plan.Workload
 	decision     WorkloadDecision
@@ -195,7 +231,8 @@ func (t *translation) decide(sel *selection) {
 	template := userTemplate(w.template)
 	c := &workloadContext{
 		t: t, w: w, p: p, proxy: proxy, template: template,
-		candidates: candidateNodes(template, t.nodes),
+		candidates:   t.candidatesFor(template),
+		candidateKey: schedulingKey(template),
 		plan: &plan.Workload{
 			Kind: w.ref.Kind, Namespace: w.ref.Namespace, Name: w.ref.Name,
 			Policy:      plan.PolicyRef{Name: p.source.Name, UID: p.source.UID},
@@ -208,9 +245,7 @@ func (t *translation) decide(sel *selection) {
 		},
 		enabledOn: map[capability.Feature]bool{},
 	}
-	for _, n := range c.candidates {
-		c.decision.CandidateNodes = append(c.decision.CandidateNodes, n.Name)
-	}
+	c.decision.CandidateNodes = t.candidateNames(c.candidateKey, c.candidates)
 	c.decideKeyProvider()
 	if p.hyperscan != nil {
 		c.decision.Features = append(c.decision.Features, c.decideHyperscan())
@@ -240,18 +275,47 @@ func (c *workloadContext) proxyHas(f capability.Feature, extensions ...string) (
 	return FeatureDecision{}, true
 }
 
-// capableCandidates splits the current candidates by a feature's node support.
-func (c *workloadContext) capableCandidates(f capability.Feature) (capable nodeSet, incapable []string) {
-	capable = nodeSet{}
+// capableSplit is the split of a candidate set by one feature's node support.
+type capableSplit struct {
+	capable   nodeSet
+	sorted    []string // capable node names, sorted; shared read-only by decisions
+	incapable []string
+	narrowed  []*capability.Node
+	evidence  []string
+}
+
+// maxEvidenceNodes bounds the per-node evidence copied into each decision; explain on a node shows
+// the rest.
+const maxEvidenceNodes = 5
+
+// capableCandidates splits the current candidates by a feature's node support. Results are shared by
+// every workload with the same candidate set (thousands of workloads usually share a few).
+func (c *workloadContext) capableCandidates(f capability.Feature) *capableSplit {
+	key := c.candidateKey + "|" + string(f)
+	if split, ok := c.t.splits[key]; ok {
+		return split
+	}
+	split := &capableSplit{capable: nodeSet{}}
 	for _, n := range c.candidates {
-		if c.t.nodeSupport[n.Name][f].Supported {
-			capable[n.Name] = true
-		} else {
-			s := c.t.nodeSupport[n.Name][f]
-			incapable = append(incapable, fmt.Sprintf("%s (%s)", n.Name, s.Reason))
+		s := c.t.nodeSupport[n.Name][f]
+		if !s.Supported {
+			split.incapable = append(split.incapable, fmt.Sprintf("%s (%s)", n.Name, s.Reason))
+			continue
+		}
+		split.capable[n.Name] = true
+		split.narrowed = append(split.narrowed, n)
+		if len(split.capable) <= maxEvidenceNodes {
+			for _, ev := range s.Evidence {
+				split.evidence = append(split.evidence, n.Name+": "+ev.String())
+			}
 		}
 	}
-	return capable, incapable
+	if extra := len(split.capable) - maxEvidenceNodes; extra > 0 {
+		split.evidence = append(split.evidence, fmt.Sprintf("and %d more capable nodes (meshaccel explain node/NAME)", extra))
+	}
+	split.sorted = split.capable.sorted()
+	c.t.splits[key] = split
+	return split
 }
 
 // placeable decides whether the feature can be kept on capable nodes under the policy's placement
@@ -261,31 +325,23 @@ func (c *workloadContext) placeable(f capability.Feature, nodeLabel string, guar
 	if len(c.candidates) == 0 {
 		return disabled(f, ReasonNoCandidateNodes, "no node satisfies the workload's own node selector, affinity and tolerations"), false
 	}
-	capable, incapable := c.capableCandidates(f)
+	split := c.capableCandidates(f)
+	capable, incapable := split.capable, split.incapable
 	if len(capable) == 0 {
 		return disabled(f, ReasonNoCapableNodes, fmt.Sprintf("none of the %d schedulable nodes supports %s: %s", len(c.candidates), f, strings.Join(incapable, ", "))), false
 	}
 	if c.p.placement == v1alpha1.PlacementWhereGuaranteed && len(incapable) > 0 {
 		return disabled(f, ReasonPlacementNotGuaranteed, fmt.Sprintf("placement WhereGuaranteed: the workload can still be scheduled to nodes without %s: %s", f, strings.Join(incapable, ", "))), false
 	}
-	d := FeatureDecision{Feature: f, Enabled: true, Reason: ReasonEnabled, CapableNodes: capable.sorted()}
-	for _, name := range d.CapableNodes {
-		s := c.t.nodeSupport[name][f]
-		for _, ev := range s.Evidence {
-			d.Evidence = append(d.Evidence, name+": "+ev.String())
-		}
-	}
+	d := FeatureDecision{Feature: f, Enabled: true, Reason: ReasonEnabled, CapableNodes: split.sorted, Evidence: append([]string(nil), split.evidence...)}
 	if len(incapable) > 0 && !guaranteedByResource {
 		c.requirements = append(c.requirements, placementRequirement{feature: f, nodeLabel: nodeLabel})
 	}
 	// Later features only see the nodes this one allows.
-	narrowed := c.candidates[:0:0]
-	for _, n := range c.candidates {
-		if capable[n.Name] {
-			narrowed = append(narrowed, n)
-		}
+	if len(incapable) > 0 {
+		c.candidates = split.narrowed
+		c.candidateKey += "|" + string(f)
 	}
-	c.candidates = narrowed
 	return d, true
 }
 
@@ -475,9 +531,19 @@ func (c *workloadContext) findMisplacedPods() {
 	if len(c.enabledOn) == 0 {
 		return
 	}
-	for i := range c.t.in.Pods {
-		pod := &c.t.in.Pods[i]
-		if pod.Spec.NodeName == "" || !c.w.selects(pod) {
+	if c.t.podsByNS == nil {
+		c.t.podsByNS = map[string][]*corev1.Pod{}
+		for i := range c.t.in.Pods {
+			pod := &c.t.in.Pods[i]
+			c.t.podsByNS[pod.Namespace] = append(c.t.podsByNS[pod.Namespace], pod)
+		}
+	}
+	selector := c.w.selector()
+	if selector == nil {
+		return
+	}
+	for _, pod := range c.t.podsByNS[c.w.ref.Namespace] {
+		if pod.Spec.NodeName == "" || !selector.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
 		support, known := c.t.nodeSupport[pod.Spec.NodeName]

@@ -93,14 +93,14 @@ func (w *workload) podSelectorMap() map[string]string {
 	return w.labels
 }
 
-// selects reports whether a pod belongs to the workload.
-func (w *workload) selects(pod *corev1.Pod) bool {
-	if pod.Namespace != w.ref.Namespace || w.podSelector == nil {
-		return false
+// selector returns the workload's pod selector, or nil when it selects nothing.
+func (w *workload) selector() labels.Selector {
+	if w.podSelector == nil {
+		return nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(w.podSelector)
 	if err != nil || sel.Empty() {
-		return false
+		return nil
 	}
-	return sel.Matches(labels.Set(pod.Labels))
+	return sel
 }

@@ -14,11 +14,13 @@ import (
 	devicepluginv1 "github.com/intel/intel-device-plugins-for-kubernetes/pkg/apis/deviceplugin/v1"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	nfdv1alpha1 "sigs.k8s.io/node-feature-discovery/api/nfd/v1alpha1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
 )
@@ -108,35 +110,38 @@ func decodeDocuments(file string, data []byte) ([]runtime.Object, error) {
 			return nil, fmt.Errorf("%s: document %d (line %d): %w", file, doc, line, err)
 		}
 		start := line + leadingBlankLines(raw)
-		line += bytes.Count(raw, []byte("\n"))
+		// The reader drops each "---" separator line, so count it back.
+		line += bytes.Count(raw, []byte("\n")) + 1
 		if isBlankDocument(raw) {
 			continue
 		}
-		obj, gvk, err := strictDecoder.Decode(raw, nil, nil)
+		obj, _, err := strictDecoder.Decode(raw, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d (line %d): %s", file, doc, start, describeDecodeError(err))
+			return nil, fmt.Errorf("%s: document %d (line %d): %s", file, doc, start, describeDecodeError(raw, err))
 		}
 		if list, ok := obj.(*corev1.List); ok {
 			for i, item := range list.Items {
 				itemObj, _, err := strictDecoder.Decode(item.Raw, nil, nil)
 				if err != nil {
-					return nil, fmt.Errorf("%s: document %d (line %d): items[%d]: %s", file, doc, start, i, describeDecodeError(err))
+					return nil, fmt.Errorf("%s: document %d (line %d): items[%d]: %s", file, doc, start, i, describeDecodeError(item.Raw, err))
 				}
 				out = append(out, itemObj)
 			}
 			continue
 		}
-		_ = gvk
 		out = append(out, obj)
 	}
 }
 
-func describeDecodeError(err error) string {
-	msg := err.Error()
+// describeDecodeError names the kind for unknown kinds instead of the scheme's internals.
+func describeDecodeError(raw []byte, err error) string {
 	if runtime.IsNotRegisteredError(err) {
-		return "unknown kind: " + msg
+		var tm metav1.TypeMeta
+		if yaml.Unmarshal(raw, &tm) == nil {
+			return fmt.Sprintf("unknown kind %q (apiVersion %s): meshaccel reads Nodes, NodeFeatures, QatDevicePlugins, Pods, Deployments, StatefulSets, AccelerationPolicies, VirtualServices and EnvoyFilters", tm.Kind, tm.APIVersion)
+		}
 	}
-	return msg
+	return err.Error()
 }
 
 func leadingBlankLines(doc []byte) int {
