@@ -146,13 +146,20 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 	if len(tv) < int(re.MinLen) {
 		return false
 	}
+	if !re.Bytes.Empty() && !tx.present(v, node, tv).Intersects(&re.Bytes) {
+		return false
+	}
 	if len(re.Prefilter) > 0 {
 		f := tx.folded(v, node, tv)
 		hit := false
-		for _, lit := range re.Prefilter {
-			if strings.Contains(f, lit) {
-				hit = true
-				break
+		if re.PrefilterMatcher >= 0 {
+			_, hit = tx.e.rs.Matchers[re.PrefilterMatcher].Find(f)
+		} else {
+			for _, lit := range re.Prefilter {
+				if strings.Contains(f, lit) {
+					hit = true
+					break
+				}
 			}
 		}
 		if !hit {
@@ -163,16 +170,26 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 	if !ok {
 		return false
 	}
+	if regexRunHook != nil {
+		regexRunHook(r.ID, idx, tv)
+	}
 	if !r.Capture {
 		if c.re != nil {
 			return c.re.MatchString(tv)
 		}
 		return c.bre.MatchString(tv)
 	}
+	// Most values do not match: the plain match skips submatch bookkeeping.
 	var m []string
 	if c.re != nil {
+		if !c.re.MatchString(tv) {
+			return false
+		}
 		m = c.re.FindStringSubmatch(tv)
 	} else {
+		if !c.bre.MatchString(tv) {
+			return false
+		}
 		m = c.bre.FindStringSubmatch(tv)
 	}
 	if m == nil {
@@ -183,3 +200,6 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 	}
 	return true
 }
+
+// regexRunHook observes every regex that runs past its prefilters (tests count them).
+var regexRunHook func(ruleID, regex int32, value string)

@@ -97,6 +97,8 @@ type Transaction struct {
 	expanding bool
 	cache     []cacheSlot
 	fcache    []cacheSlot
+	pcache    []presenceSlot
+	ptemp     presenceSlot
 	scratch   []byte
 	scratch2  []byte
 	macroBuf  []byte
@@ -121,6 +123,8 @@ func (tx *Transaction) begin() {
 		// The generation counter wrapped: old slots could look current.
 		clear(tx.cache)
 		clear(tx.fcache)
+		clear(tx.pcache)
+		clear(tx.pcache)
 		tx.gen = 1
 	}
 	tx.nextID = 0

@@ -81,6 +81,10 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 		e.str(r.Pattern)
 		e.bool(r.Binary)
 		e.strs(r.Prefilter)
+		e.int(int64(r.PrefilterMatcher))
+		for _, w := range r.Bytes {
+			e.uint(w)
+		}
 		e.int(int64(r.MinLen))
 	}
 	e.uint(uint64(len(rs.Matchers)))
@@ -327,6 +331,10 @@ func Load(data []byte) (*Ruleset, error) {
 		r.Pattern = d.str()
 		r.Binary = d.bool()
 		r.Prefilter = d.strs()
+		r.PrefilterMatcher = d.i32()
+		for w := range r.Bytes {
+			r.Bytes[w] = d.uint()
+		}
 		r.MinLen = d.i32()
 	}
 	rs.Matchers = make([]*Matcher, d.count(len(d.s)))
@@ -476,6 +484,11 @@ func (rs *Ruleset) validate() error {
 			if !inRange(x, states, false) {
 				return bad("matcher edge")
 			}
+		}
+	}
+	for i := range rs.Regexes {
+		if !inRange(rs.Regexes[i].PrefilterMatcher, len(rs.Matchers), true) {
+			return bad("regex %d prefilter", i)
 		}
 	}
 	checkMacro := func(mc Macro) bool {

@@ -19,6 +19,10 @@ import (
 
 const maxIncludeDepth = 16
 
+// largePrefilter is the literal count above which a prefilter runs as an Aho-Corasick automaton
+// instead of one substring search per literal.
+const largePrefilter = 6
+
 type pendingSkip struct {
 	rule int
 	name string
@@ -603,18 +607,24 @@ func (c *compiler) regex(pattern string, forRx bool) (int32, error) {
 	if idx, ok := c.regexIndex[key]; ok {
 		return idx, nil
 	}
-	r := Regex{Pattern: full}
+	r := Regex{Pattern: full, PrefilterMatcher: -1}
 	if needsBinary(pattern) {
 		if _, err := binaryregexp.Compile(full); err != nil {
 			return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
 		}
 		r.Binary = true
-	} else {
-		if _, err := regexp.Compile(full); err != nil {
-			return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, errors.Unwrap(err))
+	} else if _, err := regexp.Compile(full); err != nil {
+		return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, errors.Unwrap(err))
+	}
+	if forRx {
+		// The UTF-8 parse of a binary pattern reads each \xHH byte as a rune < 0x100, which keeps
+		// its byte set conservative (any rune >= 0x80 admits every high byte).
+		r.Prefilter, r.Bytes = Prefilter(full, r.Binary)
+		if len(r.Prefilter) > largePrefilter {
+			r.PrefilterMatcher = int32(len(c.rs.Matchers))
+			c.rs.Matchers = append(c.rs.Matchers, NewMatcher(r.Prefilter))
 		}
-		if forRx {
-			r.Prefilter = Prefilter(full)
+		if !r.Binary {
 			r.MinLen = int32(MinLen(full))
 		}
 	}

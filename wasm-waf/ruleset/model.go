@@ -334,6 +334,11 @@ type Regex struct {
 	// Prefilter is a set of lower-cased literals; every match contains at least one of them. Empty
 	// means no prefilter.
 	Prefilter []string
+	// PrefilterMatcher is the Matchers index of an automaton over Prefilter when the set is large,
+	// or -1.
+	PrefilterMatcher int32
+	// Bytes is a set of bytes one of which every match contains (raw input); empty means none.
+	Bytes ByteSet
 	// MinLen is the length in bytes of the shortest possible match.
 	MinLen int32
 }

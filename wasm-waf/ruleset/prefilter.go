@@ -14,32 +14,105 @@ import (
 // once, on the host; it is conservative: when in doubt a node imposes no condition.
 
 const (
-	maxExactSet   = 16  // largest cross product of exact strings kept while concatenating
-	maxAlternates = 128 // largest literal set kept as a prefilter
-	minUseful     = 2   // a prefilter whose shortest literal is shorter than this is dropped
+	maxExactSet   = 16   // largest cross product of exact strings kept while concatenating
+	maxAlternates = 1024 // largest literal set kept as a prefilter (large sets run as one automaton)
+	minUseful     = 2    // a literal set whose shortest literal is shorter than this is left to the byte set
 )
 
-// litInfo describes what a regex node can match.
+// litInfo describes what a regex node can match. lits and bytes are two independent necessary
+// conditions: every match contains one of the literals, and one of the bytes.
 type litInfo struct {
 	// exact is the complete set of strings the node matches, when small and known.
 	exact []string
-	// match is a set of literals one of which every match contains; nil means no condition.
-	match []string
+	// lits is a set of folded literals; nil means no literal condition.
+	lits []string
+	// prefix is a set of folded strings one of which every match starts with; nil means unknown.
+	prefix []string
+	// bytes is a set of raw bytes; nil means no byte condition.
+	bytes *ByteSet
 }
 
-func (li litInfo) condition() []string {
-	if li.exact != nil {
-		for _, s := range li.exact {
-			if s == "" {
-				return nil
+// ByteSet is a set of byte values.
+type ByteSet [4]uint64
+
+func (b *ByteSet) Add(c byte)      { b[c>>6] |= 1 << (c & 63) }
+func (b *ByteSet) Has(c byte) bool { return b[c>>6]&(1<<(c&63)) != 0 }
+func (b *ByteSet) Empty() bool     { return b[0]|b[1]|b[2]|b[3] == 0 }
+
+// Intersects reports whether the sets share a byte.
+func (b *ByteSet) Intersects(o *ByteSet) bool {
+	return b[0]&o[0]|b[1]&o[1]|b[2]&o[2]|b[3]&o[3] != 0
+}
+
+func (b *ByteSet) union(o *ByteSet) {
+	for i := range b {
+		b[i] |= o[i]
+	}
+}
+
+func (b *ByteSet) addHigh() { b[2], b[3] = ^uint64(0), ^uint64(0) }
+
+func isCommonByte(c int) bool {
+	return c == ' ' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// cost rates how often ordinary text hits a byte set: letters, digits, space and non-ASCII are common.
+func (b *ByteSet) cost() int {
+	if b == nil {
+		return 1 << 20
+	}
+	n := 0
+	for c := 0; c < 256; c++ {
+		if b.Has(byte(c)) {
+			if isCommonByte(c) {
+				n += 16
+			} else {
+				n++
 			}
 		}
-		return li.exact
 	}
-	return li.match
+	return n
 }
 
-func quality(set []string) int {
+// runeBytes is the set of raw bytes that can start a rune equal to r under case folding.
+func runeBytes(r rune, b *ByteSet) {
+	if r >= utf8.RuneSelf {
+		b.addHigh()
+		return
+	}
+	b.Add(byte(r))
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f < utf8.RuneSelf {
+			b.Add(byte(f))
+		} else {
+			b.addHigh()
+		}
+	}
+}
+
+// stringBytes picks, for each folded string, its rarest character: any occurrence of the string
+// contains that character.
+func (a analyzer) stringBytes(set []string) *ByteSet {
+	var out ByteSet
+	for _, s := range set {
+		if s == "" {
+			return nil
+		}
+		var best ByteSet
+		bestCost := -1
+		for _, r := range s {
+			var b ByteSet
+			a.runeBytes(r, &b)
+			if c := b.cost(); bestCost < 0 || c < bestCost {
+				best, bestCost = b, c
+			}
+		}
+		out.union(&best)
+	}
+	return &out
+}
+
+func litQuality(set []string) int {
 	if set == nil {
 		return 0
 	}
@@ -52,13 +125,37 @@ func quality(set []string) int {
 	return q
 }
 
-// better reports whether condition a filters better than b.
-func better(a, b []string) bool {
-	qa, qb := quality(a), quality(b)
+// betterLits reports whether literal set a filters better than b: longer shortest literals and
+// fewer alternatives win.
+func betterLits(a, b []string) bool {
+	if a == nil {
+		return false
+	}
+	if b == nil {
+		return true
+	}
+	qa, qb := litQuality(a), litQuality(b)
 	if qa != qb {
 		return qa > qb
 	}
-	return a != nil && (b == nil || len(a) < len(b))
+	return len(a) < len(b)
+}
+
+// nonEmpty reports whether a string set has no empty string (a usable condition).
+func nonEmpty(set []string) bool {
+	if set == nil {
+		return false
+	}
+	for _, s := range set {
+		if s == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func betterBytes(a, b *ByteSet) bool {
+	return a != nil && a.cost() < b.cost()
 }
 
 func dedupe(set []string) []string {
@@ -139,7 +236,38 @@ func cross(a, b []string) []string {
 	return dedupe(out)
 }
 
-func analyze(re *syntax.Regexp) litInfo {
+// fromExact derives the conditions of a complete string set.
+func (a analyzer) fromExact(set []string) litInfo {
+	li := litInfo{exact: set, prefix: set}
+	for _, s := range set {
+		if s == "" {
+			return li
+		}
+	}
+	li.lits = set
+	li.bytes = a.stringBytes(set)
+	return li
+}
+
+// analyzer computes prefilter conditions; binary patterns read runes below 0x100 as single bytes.
+type analyzer struct{ binary bool }
+
+func (a analyzer) runeBytes(r rune, b *ByteSet) {
+	if a.binary && r < 0x100 && r >= utf8.RuneSelf {
+		b.Add(byte(r))
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < 0x100 {
+				b.Add(byte(f))
+			} else {
+				b.addHigh()
+			}
+		}
+		return
+	}
+	runeBytes(r, b)
+}
+
+func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 	switch re.Op {
 	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
 		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
@@ -149,128 +277,206 @@ func analyze(re *syntax.Regexp) litInfo {
 		if !ok {
 			return litInfo{}
 		}
-		return litInfo{exact: []string{s}}
+		return a.fromExact([]string{s})
 	case syntax.OpCharClass:
-		// Small classes become alternatives of one character each.
+		bytes := a.classBytes(re.Rune)
 		n := 0
 		var set []string
 		for i := 0; i+1 < len(re.Rune); i += 2 {
 			lo, hi := re.Rune[i], re.Rune[i+1]
 			n += int(hi-lo) + 1
-			if n > 8 {
-				return litInfo{}
+			if n > 8 || lo <= utf8.RuneError && utf8.RuneError <= hi {
+				return litInfo{bytes: bytes}
 			}
 			for r := lo; r <= hi; r++ {
-				if r == utf8.RuneError {
-					return litInfo{}
-				}
 				set = append(set, string(FoldRune(r)))
 			}
 		}
 		if len(set) == 0 {
 			return litInfo{}
 		}
-		return litInfo{exact: dedupe(set)}
+		set = dedupe(set)
+		return litInfo{exact: set, lits: set, prefix: set, bytes: bytes}
 	case syntax.OpCapture:
-		return analyze(re.Sub[0])
+		return a.analyze(re.Sub[0])
 	case syntax.OpStar, syntax.OpAnyChar, syntax.OpAnyCharNotNL, syntax.OpNoMatch:
 		return litInfo{}
 	case syntax.OpQuest:
-		sub := analyze(re.Sub[0])
+		sub := a.analyze(re.Sub[0])
 		if sub.exact != nil && len(sub.exact) < maxExactSet {
 			return litInfo{exact: dedupe(append([]string{""}, sub.exact...))}
 		}
 		return litInfo{}
 	case syntax.OpPlus:
-		sub := analyze(re.Sub[0])
-		return litInfo{match: sub.condition()}
+		sub := a.analyze(re.Sub[0])
+		return litInfo{lits: sub.lits, bytes: sub.bytes, prefix: sub.prefix}
 	case syntax.OpRepeat:
 		if re.Min == 0 {
 			return litInfo{}
 		}
-		sub := analyze(re.Sub[0])
+		sub := a.analyze(re.Sub[0])
 		if re.Min == re.Max && re.Min <= 3 && sub.exact != nil {
 			out := []string{""}
 			for i := 0; i < re.Min; i++ {
 				out = cross(out, sub.exact)
 				if len(out) > maxExactSet {
-					return litInfo{match: sub.condition()}
+					return litInfo{lits: sub.lits, bytes: sub.bytes, prefix: sub.prefix}
 				}
 			}
-			return litInfo{exact: out}
+			return a.fromExact(out)
 		}
-		return litInfo{match: sub.condition()}
+		return litInfo{lits: sub.lits, bytes: sub.bytes, prefix: sub.prefix}
 	case syntax.OpConcat:
-		var best []string
+		var out litInfo
+		consider := func(li litInfo) {
+			if betterLits(li.lits, out.lits) {
+				out.lits = li.lits
+			}
+			if nonEmpty(li.prefix) && betterLits(li.prefix, out.lits) {
+				out.lits = li.prefix
+			}
+			if betterBytes(li.bytes, out.bytes) {
+				out.bytes = li.bytes
+			}
+		}
+		subs := make([]litInfo, len(re.Sub))
+		for i, sub := range re.Sub {
+			subs[i] = a.analyze(sub)
+		}
+		// Prefixes: the exact strings of the leading children, extended by the prefixes of the
+		// first child that is not exact.
+		pre := []string{""}
+		for _, si := range subs {
+			if si.exact != nil && len(pre)*len(si.exact) <= maxAlternates {
+				pre = cross(pre, si.exact)
+				continue
+			}
+			if si.prefix != nil && len(pre)*len(si.prefix) <= maxAlternates {
+				pre = cross(pre, si.prefix)
+			}
+			break
+		}
+		out.prefix = pre
 		cur := []string{""}
 		exact := true
-		for _, sub := range re.Sub {
-			si := analyze(sub)
+		for _, si := range subs {
 			if cur != nil && si.exact != nil && len(cur)*len(si.exact) <= maxExactSet {
 				cur = cross(cur, si.exact)
 				continue
 			}
-			// The run of exact strings ends here: it is one candidate condition.
+			// The run of exact strings ends here: it is one candidate.
 			exact = false
-			if c := (litInfo{exact: cur}).condition(); cur != nil && better(c, best) {
-				best = c
+			if cur != nil {
+				consider(a.fromExact(cur))
 			}
-			if si.exact != nil {
-				cur = si.exact
-			} else {
-				cur = nil
-				if c := si.condition(); better(c, best) {
-					best = c
-				}
-			}
+			consider(si)
+			cur = si.exact
 		}
 		if exact {
-			return litInfo{exact: cur}
+			li := a.fromExact(cur)
+			if len(pre) > len(cur) || litQuality(pre) > litQuality(cur) {
+				li.prefix = pre
+			}
+			return li
 		}
 		if cur != nil {
-			if c := (litInfo{exact: cur}).condition(); better(c, best) {
-				best = c
-			}
+			consider(a.fromExact(cur))
 		}
-		return litInfo{match: best}
+		consider(litInfo{prefix: pre})
+		return out
 	case syntax.OpAlternate:
-		var exactAll []string
-		allExact := true
-		unconditioned := false
-		var union []string
+		var exactAll, union, prefixes []string
+		allExact, allLits, allBytes, allPrefix := true, true, true, true
+		var bytes ByteSet
 		for _, sub := range re.Sub {
-			si := analyze(sub)
+			si := a.analyze(sub)
 			if si.exact != nil {
 				exactAll = append(exactAll, si.exact...)
 			} else {
 				allExact = false
 			}
-			if c := si.condition(); c == nil {
-				unconditioned = true
+			lits := si.lits
+			if nonEmpty(si.prefix) && betterLits(si.prefix, lits) {
+				lits = si.prefix
+			}
+			if lits != nil {
+				union = append(union, lits...)
 			} else {
-				union = append(union, c...)
+				allLits = false
+			}
+			if si.prefix != nil {
+				prefixes = append(prefixes, si.prefix...)
+			} else {
+				allPrefix = false
+			}
+			if si.bytes != nil {
+				bytes.union(si.bytes)
+			} else {
+				allBytes = false
 			}
 		}
 		if allExact && len(exactAll) <= maxExactSet {
-			return litInfo{exact: dedupe(exactAll)}
+			return a.fromExact(dedupe(exactAll))
 		}
-		if unconditioned || len(union) > maxAlternates {
-			return litInfo{}
+		var out litInfo
+		if allPrefix && len(prefixes) <= maxAlternates {
+			out.prefix = dedupe(prefixes)
 		}
-		return litInfo{match: dedupe(union)}
+		if allLits && len(union) <= maxAlternates {
+			out.lits = dedupe(union)
+		}
+		if allBytes {
+			out.bytes = &bytes
+		}
+		return out
 	}
 	return litInfo{}
 }
 
-// Prefilter returns the literal set for a Go regexp pattern, or nil when no useful set exists.
-func Prefilter(pattern string) []string {
+// classBytes returns the bytes that can start a rune of the class (invalid input bytes match
+// U+FFFD, so a class with U+FFFD or any non-ASCII rune admits every byte >= 0x80).
+func (a analyzer) classBytes(ranges []rune) *ByteSet {
+	var b ByteSet
+	for i := 0; i+1 < len(ranges); i += 2 {
+		lo, hi := ranges[i], ranges[i+1]
+		limit := rune(utf8.RuneSelf)
+		if a.binary {
+			limit = 0x100
+		}
+		for r := lo; r <= hi && r < limit; r++ {
+			b.Add(byte(r))
+		}
+		if hi >= limit {
+			b.addHigh()
+		}
+	}
+	return &b
+}
+
+// Prefilter returns the literal set and the byte set for a Go regexp pattern: every match contains
+// one of the (folded) literals, when there are literals, and one of the bytes, when the set is not
+// empty. Both empty means no prefilter. binary patterns match bytes: only their byte set and
+// ASCII literals are valid.
+func Prefilter(pattern string, binary bool) ([]string, ByteSet) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
-		return nil
+		return nil, ByteSet{}
 	}
-	set := analyze(re.Simplify()).condition()
-	if set == nil || len(set) > maxAlternates || quality(set) < minUseful {
-		return nil
+	li := analyzer{binary: binary}.analyze(re.Simplify())
+	var bytes ByteSet
+	if li.bytes != nil && li.bytes.cost() < 200 {
+		bytes = *li.bytes
+	}
+	set := li.lits
+	if set == nil || len(set) > maxAlternates || litQuality(set) < minUseful {
+		return nil, bytes
+	}
+	for _, l := range set {
+		for i := 0; i < len(l); i++ {
+			if binary && l[i] >= utf8.RuneSelf {
+				return nil, bytes
+			}
+		}
 	}
 	// Drop literals that contain another literal of the set: the shorter one already implies them.
 	sort.Slice(set, func(i, j int) bool { return len(set[i]) < len(set[j]) })
@@ -288,7 +494,7 @@ func Prefilter(pattern string) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
+	return out, bytes
 }
 
 // MinLen returns the minimum number of bytes a match of pattern spans (UTF-8, conservative).
@@ -338,4 +544,37 @@ func minLen(re *syntax.Regexp) int {
 		return n
 	}
 	return 0
+}
+
+// MayMatch reports whether value passes the prefilters of regex i (length, byte set and
+// literals). When it returns false the regex cannot match; the engine uses cached versions of
+// the same checks.
+func (rs *Ruleset) MayMatch(i int32, value string) bool {
+	r := &rs.Regexes[i]
+	if len(value) < int(r.MinLen) {
+		return false
+	}
+	if !r.Bytes.Empty() {
+		var present ByteSet
+		for k := 0; k < len(value); k++ {
+			present.Add(value[k])
+		}
+		if !present.Intersects(&r.Bytes) {
+			return false
+		}
+	}
+	if len(r.Prefilter) == 0 {
+		return true
+	}
+	folded := string(FoldString(nil, value))
+	if r.PrefilterMatcher >= 0 {
+		_, ok := rs.Matchers[r.PrefilterMatcher].Find(folded)
+		return ok
+	}
+	for _, l := range r.Prefilter {
+		if strings.Contains(folded, l) {
+			return true
+		}
+	}
+	return false
 }
