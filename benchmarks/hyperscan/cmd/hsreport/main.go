@@ -118,6 +118,9 @@ func formatBytes(b float64) string {
 }
 
 func formatSeconds(s float64) string {
+	if s < 0.001 {
+		return fmt.Sprintf("%.0f µs", s*1e6)
+	}
 	if s < 1 {
 		return fmt.Sprintf("%.0f ms", s*1000)
 	}
@@ -125,7 +128,7 @@ func formatSeconds(s float64) string {
 }
 
 // section renders the RESULTS.md section.
-func section(results []result, cpu, command, plotPath string, now time.Time) (string, []string) {
+func section(results []result, cpu, command, note, plotPath string, now time.Time) (string, []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", sectionTitle)
 	fmt.Fprintf(&b, "Envoy-style route matching (the first route whose regex matches the whole path wins) over route\n")
@@ -135,6 +138,9 @@ func section(results []result, cpu, command, plotPath string, now time.Time) (st
 	fmt.Fprintf(&b, "- Command: `%s`\n", command)
 	fmt.Fprintf(&b, "- Machine: %s, %d cores (%s/%s)\n", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- Date: %s\n", now.UTC().Format("2006-01-02"))
+	if note != "" {
+		fmt.Fprintf(&b, "- %s\n", note)
+	}
 	fmt.Fprintf(&b, "- Hyperscan compile time is measured when a table's database is first built; later runs load the\n")
 	fmt.Fprintf(&b, "  serialized database from `.cache/hyperscan/` (keyed by version, platform and patterns).\n\n")
 	fmt.Fprintf(&b, "| rules | engine | CPU / request | wall / request | vs sequential | compile | database |\n")
@@ -148,7 +154,7 @@ func section(results []result, cpu, command, plotPath string, now time.Time) (st
 			}
 			speedup := "—"
 			if hasSeq && engine != "sequential" {
-				speedup = fmt.Sprintf("%.1fx", seq.metrics["cpu-ns/op"]/r.metrics["cpu-ns/op"])
+				speedup = formatSpeedup(seq.metrics["cpu-ns/op"] / r.metrics["cpu-ns/op"])
 			}
 			database := "—"
 			if v, ok := r.metrics["db-bytes"]; ok {
@@ -178,6 +184,13 @@ func section(results []result, cpu, command, plotPath string, now time.Time) (st
 	}
 	fmt.Fprintf(&b, "\n![CPU time per request by route-table size](%s)\n", plotPath)
 	return b.String(), failures
+}
+
+func formatSpeedup(x float64) string {
+	if x < 1 {
+		return fmt.Sprintf("%.2gx", x)
+	}
+	return fmt.Sprintf("%.1fx", x)
 }
 
 func verdict(met bool) string {
@@ -219,6 +232,8 @@ func writePlot(results []result, path string) error {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(16)
+	p.Legend.YOffs = -vg.Points(16)
 	colors := map[string]color.Color{
 		"hyperscan":   color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 		"sequential":  color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
@@ -256,6 +271,7 @@ func main() {
 	plotPath := flag.String("plot", "benchmarks/hyperscan/route-matching.png", "PNG plot to write")
 	plotLink := flag.String("plot-link", "hyperscan/route-matching.png", "plot path as linked from the results file")
 	command := flag.String("command", "make bench-hyperscan", "command recorded with the results")
+	note := flag.String("note", "", "a line about the run's conditions, recorded with the results")
 	flag.Parse()
 
 	var input io.Reader = os.Stdin
@@ -273,7 +289,7 @@ func main() {
 	if cpu == "" {
 		cpu = "unknown CPU"
 	}
-	text, failures := section(results, cpu, *command, *plotLink, time.Now())
+	text, failures := section(results, cpu, *command, *note, *plotLink, time.Now())
 	existing, err := os.ReadFile(*resultsPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Fatal(err)
