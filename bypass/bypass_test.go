@@ -61,3 +61,27 @@ func TestChainDataIntegrity(t *testing.T) {
 		t.Errorf("only %d of %d bytes bypassed TCP", redirected, traffic.AppBytes)
 	}
 }
+
+// TestChainIPv6 runs the chain over IPv6: ::1, and ::6 as the inbound passthrough source.
+func TestChainIPv6(t *testing.T) {
+	requireBPF(t)
+	requireTools(t, "ip")
+	cgroupPath, cgroup := testCgroup(t)
+	b := loadBypass(t, bypass.Config{CgroupPath: cgroupPath, PinPath: testPinPath(t)})
+	sizes := mixedSizes(24, 17)
+	var traffic bypasstest.Snapshot
+	startHelper(t, "chain", helperOptions{cgroup: cgroup, netns: true}, chainArgs{
+		Workload: workload{Sizes: sizes, Parallel: 8, Seed: 17},
+		IPv6:     true,
+	}).receive(&traffic)
+	c, err := b.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []bypass.Path{bypass.PathOutbound, bypass.PathProxyToProxy, bypass.PathInbound} {
+		if got := c.Paths[p].Connections; got != uint64(len(sizes)) {
+			t.Errorf("%s: %d connections paired, want %d", p, got, len(sizes))
+		}
+	}
+	checkAccounting(t, c, traffic)
+}

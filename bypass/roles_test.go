@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ const (
 type chainArgs struct {
 	Workload     workload `json:"workload"`
 	SpliceServer bool     `json:"spliceServer"`
+	// IPv6 runs the chain on ::1 with the sidecar dialling the server from ::6, as Istio does on
+	// IPv6 pods.
+	IPv6 bool `json:"ipv6"`
 }
 
 type dialArgs struct {
@@ -136,10 +140,18 @@ func chainRole(_ *bufio.Scanner, raw []byte) (any, error) {
 	if err := loopbackUp(); err != nil {
 		return nil, err
 	}
-	ch, err := bypasstest.StartChain(bypasstest.ChainConfig{
+	cfg := bypasstest.ChainConfig{
 		OutboundPort: outboundPort, InboundPort: inboundPort, AppPort: appPort,
 		SpliceServer: args.SpliceServer,
-	})
+	}
+	if args.IPv6 {
+		// Istio's init container adds ::6 to lo; this namespace is the helper's own.
+		if out, err := exec.Command("ip", "-6", "addr", "add", "::6/128", "dev", "lo", "nodad").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("add ::6 to lo: %v: %s", err, out)
+		}
+		cfg.Host, cfg.InboundSource = mustAddr("::1"), mustAddr("::6")
+	}
+	ch, err := bypasstest.StartChain(cfg)
 	if err != nil {
 		return nil, err
 	}
