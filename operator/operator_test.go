@@ -514,3 +514,123 @@ func TestOperatorRestartChangesNothing(t *testing.T) {
 		t.Errorf("a restarted operator sent %v write requests for an unchanged cluster, want none", w)
 	}
 }
+
+func TestOperatorConvergesAfterAPIServerRestart(t *testing.T) {
+	ns := newNamespace(t)
+	avx := createNode(t, ns+"-avx", avx512Labels, nil)
+	createNode(t, ns+"-plain", nil, nil)
+	create(t, sidecarDeployment(ns, "web"))
+	op := startOperator(t)
+	create(t, cryptoMBPolicy(ns, "tls", map[string]string{"app": "web"}))
+	waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", true, "Enabled")
+
+	// The API server goes away for a few seconds while the operator runs; its watches break.
+	restart := time.Now()
+	if err := cluster.RestartAPIServer(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("API server back after %s", time.Since(restart).Round(time.Millisecond))
+	// A change made after the restart reaches the operator through its re-established watches.
+	eventually(t, 30*time.Second, func() error {
+		var n corev1.Node
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(avx), &n); err != nil {
+			return err
+		}
+		if _, ok := n.Labels[cryptombNodeLabel]; !ok {
+			return nil
+		}
+		patch := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/labels/`+strings.ReplaceAll(cryptombNodeLabel, "/", "~1")+`"}]`))
+		if err := k8s.Patch(context.Background(), &n, patch); err != nil {
+			return err
+		}
+		return nil
+	})
+	eventually(t, 60*time.Second, func() error {
+		p, err := getPolicy(ns, "tls")
+		if err != nil {
+			return err
+		}
+		f, _, err := featureStatus(p, "Deployment", "web", "cryptomb")
+		if err != nil {
+			return err
+		}
+		if f.Enabled || f.Reason != "NoCapableNodes" {
+			return fmt.Errorf("cryptomb enabled=%v reason=%s", f.Enabled, f.Reason)
+		}
+		if _, ok := getDeployment(t, ns, "web").Spec.Template.Annotations[annotationProxyConfig]; ok {
+			return fmt.Errorf("proxy config annotation still set")
+		}
+		return nil
+	})
+	t.Logf("converged %s after the restart began", time.Since(restart).Round(time.Millisecond))
+	// And it settles: further reconciles write nothing.
+	n := op.reconciler.Reconciles()
+	w := writes(t)
+	touchUnrelatedNode(t, ns)
+	op.waitForReconciles(t, n)
+	if d := writes(t) - w; d != 0 {
+		t.Errorf("%v writes after converging, want none", d)
+	}
+}
+
+func TestTwoPoliciesCompetingForOneWorkload(t *testing.T) {
+	ns := newNamespace(t)
+	createNode(t, ns+"-avx", avx512Labels, nil)
+	createNode(t, ns+"-plain", nil, nil)
+	create(t, sidecarDeployment(ns, "web"))
+	startOperator(t)
+	first := cryptoMBPolicy(ns, "first", map[string]string{"app": "web"})
+	create(t, first)
+	waitForFeature(t, ns, "first", "Deployment", "web", "cryptomb", true, "Enabled")
+	eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(getDeployment(t, ns, "web").Spec.Template.Annotations[annotationProxyConfig], "cryptomb") {
+			return fmt.Errorf("not applied yet")
+		}
+		return nil
+	})
+	applied := getDeployment(t, ns, "web")
+
+	// A second policy selects the same workload: both report the conflict, and the workload keeps
+	// what the first set up instead of flapping between them.
+	second := cryptoMBPolicy(ns, "second", map[string]string{"app": "web"})
+	second.Spec.Features.CryptoMB.PollDelay = &metav1.Duration{Duration: 20 * time.Millisecond}
+	create(t, second)
+	for _, name := range []string{"first", "second"} {
+		eventually(t, 10*time.Second, func() error {
+			p, err := getPolicy(ns, name)
+			if err != nil {
+				return err
+			}
+			r := condition(p, "Ready")
+			if r == nil || r.Status != metav1.ConditionFalse || !strings.Contains(r.Message, "selected by 2 policies") {
+				return fmt.Errorf("policy %s Ready = %+v", name, r)
+			}
+			a := condition(p, operator.ConditionApplied)
+			if a == nil || a.Status != metav1.ConditionFalse || a.Reason != operator.ReasonInputProblem {
+				return fmt.Errorf("policy %s Applied = %+v", name, a)
+			}
+			return nil
+		})
+	}
+	if d := getDeployment(t, ns, "web"); d.ResourceVersion != applied.ResourceVersion {
+		t.Errorf("the contested workload changed: annotations %v", d.Spec.Template.Annotations)
+	}
+
+	// The second policy goes away: the first owns the workload again and nothing was torn down.
+	if err := k8s.Delete(context.Background(), second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		p, err := getPolicy(ns, "first")
+		if err != nil {
+			return err
+		}
+		if a := condition(p, operator.ConditionApplied); a == nil || a.Status != metav1.ConditionTrue {
+			return fmt.Errorf("policy first Applied = %+v", a)
+		}
+		return nil
+	})
+	if d := getDeployment(t, ns, "web"); d.ResourceVersion != applied.ResourceVersion {
+		t.Errorf("the workload changed although its policy's decision did not: annotations %v", d.Spec.Template.Annotations)
+	}
+}

@@ -116,12 +116,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 
 	var requestErrs []error
-	requestErrs = append(requestErrs, r.applyAll(ctx, snap, res, issues)...)
+	written := &writeLog{}
+	requestErrs = append(requestErrs, r.applyAll(ctx, snap, res, issues, written)...)
 	t = phase("apply", t)
-	requestErrs = append(requestErrs, r.prune(ctx, snap, res, issues)...)
+	requestErrs = append(requestErrs, r.prune(ctx, snap, res, issues, written)...)
 	t = phase("prune", t)
-	requestErrs = append(requestErrs, r.updateStatuses(ctx, snap, res, issues)...)
-	phase("status", t)
+	requestErrs = append(requestErrs, r.updateStatuses(ctx, snap, res, issues, written)...)
+	t = phase("status", t)
+	r.awaitCache(ctx, written)
+	phase("cachesync", t)
 	recordDecisionMetrics(res)
 	phase("total", start)
 
@@ -142,7 +145,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 
 // applyAll applies every owned object and workload patch whose desired state differs from the live one.
 // Policy-confined problems (clashes, conflicts) go into issues; request failures are returned.
-func (r *Reconciler) applyAll(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet) []error {
+func (r *Reconciler) applyAll(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet, written *writeLog) []error {
 	var mu sync.Mutex
 	var errs []error
 	record := func(policy types.NamespacedName, kind string, o outcome, err error) {
@@ -162,7 +165,7 @@ func (r *Reconciler) applyAll(ctx context.Context, snap *snapshot, res extension
 	for _, obj := range res.Objects {
 		policy := types.NamespacedName{Namespace: obj.GetNamespace(), Name: policyOf(obj)}
 		g.Go(func() error {
-			o, kind, err := r.applyObject(gctx, snap, obj)
+			o, kind, err := r.applyObject(gctx, snap, obj, written)
 			record(policy, kind, o, err)
 			return nil
 		})
@@ -174,7 +177,7 @@ func (r *Reconciler) applyAll(ctx context.Context, snap *snapshot, res extension
 		}
 		policy := types.NamespacedName{Namespace: p.Workload.Namespace, Name: p.Policy}
 		g.Go(func() error {
-			o, err := r.applyWorkload(gctx, p.Workload, p.Apply, deployments, statefulSets)
+			o, err := r.applyWorkload(gctx, p.Workload, p.Apply, deployments, statefulSets, written)
 			record(policy, p.Workload.Kind, o, err)
 			return nil
 		})
@@ -200,7 +203,7 @@ type outcome struct {
 	issue  *issue
 }
 
-func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extensions.Object) (outcome, string, error) {
+func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extensions.Object, written *writeLog) (outcome, string, error) {
 	gvk, err := apiutil.GVKForObject(obj, r.scheme)
 	if err != nil {
 		return outcome{result: outcomeFailed}, "unknown", fmt.Errorf("object %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
@@ -254,6 +257,7 @@ func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extens
 		return outcome{result: outcomeFailed, issue: &issue{Reason: ReasonApplyFailed, Message: fmt.Sprintf("applying %s: %v", key, err)}},
 			gvk.Kind, fmt.Errorf("applying %s: %w", key, err)
 	}
+	written.add(gvk, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, body.GetResourceVersion())
 	r.log.Info("applied", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name)
 	return outcome{result: outcomeApplied}, gvk.Kind, nil
 }
@@ -298,6 +302,7 @@ func workloadIndex(snap *snapshot) (map[types.NamespacedName]*appsv1.Deployment,
 // applyWorkload applies a workload patch unless the fields meshaccel's manager holds already equal it.
 func (r *Reconciler) applyWorkload(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration,
 	deployments map[types.NamespacedName]*appsv1.Deployment, statefulSets map[types.NamespacedName]*appsv1.StatefulSet,
+	written *writeLog,
 ) (outcome, error) {
 	nn := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 	var current any
@@ -332,10 +337,10 @@ func (r *Reconciler) applyWorkload(ctx context.Context, ref extensions.WorkloadR
 	if same {
 		return outcome{result: outcomeUnchanged}, nil
 	}
-	return r.applyWorkloadConfiguration(ctx, ref, ac, outcomeApplied)
+	return r.applyWorkloadConfiguration(ctx, ref, ac, outcomeApplied, written)
 }
 
-func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration, success outcomeResult) (outcome, error) {
+func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration, success outcomeResult, written *writeLog) (outcome, error) {
 	err := r.client.Apply(ctx, ac, client.FieldOwner(FieldManager))
 	if apierrors.IsConflict(err) {
 		// The configuration carries only fields meshaccel owns by design (its annotations, its placement
@@ -350,6 +355,7 @@ func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensi
 	}
 	switch {
 	case err == nil:
+		written.add(appsv1.SchemeGroupVersion.WithKind(ref.Kind), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, resourceVersionOf(ac))
 		r.log.Info("applied workload", "workload", ref.String(), "outcome", string(success))
 		return outcome{result: success}, nil
 	case apierrors.IsNotFound(err):
@@ -375,7 +381,7 @@ func (r *Reconciler) workloadObject(ref extensions.WorkloadRef) runtime.Object {
 // prune deletes owned objects Translate no longer wants and releases meshaccel's fields on workloads no
 // policy selects any more. Objects of a policy with an input problem are kept as they are: an invalid
 // edit must not tear down what the last valid version set up.
-func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet) []error {
+func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet, written *writeLog) []error {
 	wantedObjects := map[objectKey]bool{}
 	for _, obj := range res.Objects {
 		gvk, err := apiutil.GVKForObject(obj, r.scheme)
@@ -408,12 +414,8 @@ func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.R
 			continue
 		}
 		g.Go(func() error {
-			obj, ok := live.(client.Object)
-			if !ok {
-				return nil
-			}
 			uid := live.GetUID()
-			err := r.client.Delete(gctx, obj, client.Preconditions{UID: &uid})
+			err := r.client.Delete(gctx, live, client.Preconditions{UID: &uid})
 			if err != nil && !apierrors.IsNotFound(err) {
 				objectOperations.WithLabelValues(kindLabel(key.Kind), string(outcomeFailed)).Inc()
 				mu.Lock()
@@ -422,6 +424,9 @@ func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.R
 				return nil
 			}
 			r.liveChecks.Delete(key)
+			if gvk, err := apiutil.GVKForObject(live, r.scheme); err == nil {
+				written.add(gvk, client.ObjectKeyFromObject(live), "")
+			}
 			objectOperations.WithLabelValues(kindLabel(key.Kind), string(outcomeDeleted)).Inc()
 			r.log.Info("deleted", "kind", key.Kind, "namespace", key.Namespace, "name", key.Name)
 			return nil
@@ -430,7 +435,7 @@ func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.R
 
 	release := func(ref extensions.WorkloadRef, ac runtime.ApplyConfiguration) {
 		g.Go(func() error {
-			o, err := r.applyWorkloadConfiguration(gctx, ref, ac, outcomeReleased)
+			o, err := r.applyWorkloadConfiguration(gctx, ref, ac, outcomeReleased, written)
 			objectOperations.WithLabelValues(kindLabel(ref.Kind), string(o.result)).Inc()
 			if err != nil {
 				mu.Lock()

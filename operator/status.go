@@ -129,7 +129,7 @@ func setCondition(list []metav1.Condition, c metav1.Condition) []metav1.Conditio
 
 // updateStatuses writes each policy's status when it differs from the live one, and records events
 // for the decisions that changed.
-func (r *Reconciler) updateStatuses(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet) []error {
+func (r *Reconciler) updateStatuses(ctx context.Context, snap *snapshot, res extensions.Result, issues issueSet, written *writeLog) []error {
 	fromTranslate := map[types.NamespacedName]*v1alpha1.AccelerationPolicyStatus{}
 	for i := range res.Policies {
 		p := &res.Policies[i]
@@ -167,6 +167,7 @@ func (r *Reconciler) updateStatuses(ctx context.Context, snap *snapshot, res ext
 			errs = append(errs, fmt.Errorf("updating status of AccelerationPolicy %s: %w", nn, err))
 			continue
 		}
+		written.add(v1alpha1.GroupVersion.WithKind("AccelerationPolicy"), client.ObjectKeyFromObject(live), updated.ResourceVersion)
 		r.recordDecisionEvents(live, &want, snap)
 	}
 	return errs
