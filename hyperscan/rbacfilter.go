@@ -119,9 +119,9 @@ func hyperscanHeaderPredicate(header, field string, regexes []string, suffix str
 			return nil, fmt.Errorf("rbac deny filter: %s[%d] %q: %w", field, i, regex, err)
 		}
 		config.Regexes = append(config.Regexes, &hyperscanmatcherv3alpha.Hyperscan_Regex{
-			Regex:      expr,
-			Id:         uint32(i),
-			Utf8: true,
+			Regex: expr,
+			Id:    uint32(i),
+			Utf8:  true,
 			// Not ucp: it makes \w, \d and \s Unicode-aware, where RE2's are ASCII, and
 			// rejects \b. The translation spells classes out, so utf8 alone is exact.
 			AllowEmpty: full.MatchString(""),
