@@ -123,7 +123,7 @@ func hyperscanHeaderPredicate(header, field string, regexes []string, suffix str
 			Id:    uint32(i),
 			Utf8:  true,
 			// Not ucp: it makes \w, \d and \s Unicode-aware, where RE2's are ASCII, and
-			// rejects \b. The translation spells classes out, so utf8 alone is exact.
+			// rejects \b. The translation spells every class out, so utf8 alone keeps RE2's classes.
 			AllowEmpty: full.MatchString(""),
 		})
 	}
