@@ -13,7 +13,7 @@ WASM_GO_SOURCES    := $(shell find $(WAF_MODULE) -name '*.go' -not -name '*_test
 # The wasip1 build must not inherit native-only tags from the Makefile's GOFLAGS.
 WASM_GO            := cd $(WAF_MODULE) && GOFLAGS= GOOS=wasip1 GOARCH=wasm $(GO)
 
-.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin bench-waf-plugin
+.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin test-waf-plugin-coraza bench-waf-plugin
 
 wasm-plugin: $(WASM_PLUGIN) ## Build the WAF plugin (meshaccel engine, embedded CRS) into .cache/wasm/plugin.wasm.
 
@@ -28,9 +28,13 @@ $(WASM_PLUGIN_CORAZA): $(WASM_GO_SOURCES)
 	@mkdir -p $(WASM_CACHE)
 	$(WASM_GO) build -buildmode=c-shared -trimpath -tags coraza,no_fs_access -o $@ ./plugin
 
-test-waf-plugin: $(WASM_PLUGIN_CORAZA) ## WAF plugin: behaviour tests natively and as .wasm in wazero, imports, host, image.
-	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN_CORAZA) $(GO) test -count=1 -tags coraza,no_fs_access ./plugin/ ./wasmhost/
-	cd $(WAF_MODULE) && $(GO) test -count=1 ./image/ ./cmd/...
+test-waf-plugin: $(WASM_PLUGIN) ## WAF plugin: behaviour tests natively and as .wasm in wazero, imports, CRS through the .wasm, image.
+	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN) $(GO) test -count=1 -timeout 20m \
+		./plugin/ ./wasmhost/... ./image/ ./cmd/...
+
+test-waf-plugin-coraza: $(WASM_PLUGIN_CORAZA) ## The same plugin tests and CRS run with Coraza v3 linked in (comparison).
+	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN_CORAZA) $(GO) test -count=1 -timeout 30m \
+		-tags coraza,no_fs_access ./plugin/ ./wasmhost/crsftw/
 
 # WASM_IMAGE_PUSH=registry/repository:tag also pushes it.
 wasm-image: $(WASM_PLUGIN) ## Package plugin.wasm as the Istio OCI image in .cache/wasm-image/ and print its digest.

@@ -45,7 +45,9 @@ const (
 type Config struct {
 	// Ruleset is a compiled ruleset artifact (base64 in JSON).
 	Ruleset []byte `json:"ruleset,omitempty"`
-	// Rules is SecLang text compiled when the plugin starts.
+	// Rules is SecLang text compiled when the plugin starts. Only the
+	// Coraza comparison build compiles in the VM; the meshaccel build takes
+	// Ruleset artifacts compiled on the host.
 	Rules string `json:"rules,omitempty"`
 	// Mode is "block" (default) or "detect".
 	Mode Mode `json:"mode,omitempty"`

@@ -35,6 +35,8 @@ type transaction interface {
 	// it does not inspect bodies at all.
 	requestBodyLimit() int
 	requestHeaders(req *request) (verdict, error)
+	// requestBody inspects body; truncated says the request body was
+	// longer than requestBodyLimit.
 	requestBody(body []byte, truncated bool) (verdict, error)
 	// matchedRuleIDs lists the logged rules that matched so far.
 	matchedRuleIDs() []int

@@ -45,10 +45,10 @@ func loadEngine(cfg *Config) (ruleEngine, error) {
 			return nil, fmt.Errorf(`field "ruleset": %w`, err)
 		}
 	case strings.TrimSpace(cfg.Rules) != "":
-		// No file system in the VM: the rules must be self-contained.
-		if rs, err = ruleset.CompileString(ruleset.Options{}, "rules", cfg.Rules); err != nil {
-			return nil, fmt.Errorf(`field "rules": %w`, err)
-		}
+		// Compiling SecLang in the VM would cost an interpreter seconds and
+		// link file-system code whose WASI imports older Envoys lack.
+		return nil, errors.New(`field "rules": this build takes compiled rulesets only; compile the SecLang with ` +
+			"`meshaccel waf compile` and pass the artifact (base64) as \"ruleset\"")
 	default:
 		data, err := defaultRuleset()
 		if err != nil {

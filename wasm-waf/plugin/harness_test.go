@@ -236,7 +236,7 @@ func compiledPlugin(t *testing.T) *wasmhost.Module {
 			pluginErr = err
 			return
 		}
-		rt, err := wasmhost.NewRuntime(ctx, wasmhost.Options{Cache: cache, Stderr: os.Stderr, WorkingPollOneoff: engineNeedsPollOneoff})
+		rt, err := wasmhost.NewRuntime(ctx, wasmhost.Options{Cache: cache, Stderr: os.Stderr, FullWASI: engineNeedsPollOneoff})
 		if err != nil {
 			pluginErr = err
 			return

@@ -118,8 +118,12 @@ type httpContext struct {
 	types.DefaultHttpContext
 	plugin *pluginContext
 	tx     transaction
-	// limit is the number of body bytes to inspect for this request.
+	// limit is the number of body bytes to inspect for this request: the
+	// smaller of maxBodyBytes and the ruleset's own body limit.
 	limit int
+	// engineLimit is the ruleset's body limit; a body beyond it is
+	// reported to the engine as truncated (SecRequestBodyLimitAction).
+	engineLimit int
 	// bodySeen is the request body size the host has buffered so far.
 	bodySeen int
 	// decided is set once the request phase has a verdict (or failed).
@@ -147,7 +151,8 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if v.interrupt {
 		return h.decide(v)
 	}
-	h.limit = min(p.cfg.bodyLimit(), h.tx.requestBodyLimit())
+	h.engineLimit = h.tx.requestBodyLimit()
+	h.limit = min(p.cfg.bodyLimit(), h.engineLimit)
 	if endOfStream || h.limit == 0 {
 		v, err := h.tx.requestBody(nil, false)
 		if err != nil {
@@ -183,7 +188,10 @@ func (h *httpContext) inspectBody() types.Action {
 			return h.fail(fmt.Errorf("reading the request body: %w", err))
 		}
 	}
-	v, err := h.tx.requestBody(body, h.bodySeen > limit)
+	// Cutting at maxBodyBytes is the plugin's choice (the prefix is
+	// inspected); only a body beyond the ruleset's limit is the ruleset's
+	// business.
+	v, err := h.tx.requestBody(body, h.bodySeen > h.engineLimit)
 	if err != nil {
 		return h.fail(err)
 	}

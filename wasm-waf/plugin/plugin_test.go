@@ -22,10 +22,15 @@ SecRule ARGS "@contains <script>" "id:1002,phase:2,deny,status:403,log,msg:'scri
 SecRule REQUEST_FILENAME "@beginsWith /admin" "id:1003,phase:1,pass,log,msg:'admin area'"
 `
 
+// config renders a plugin configuration; without "ruleset" or "rules" it
+// carries testRules in the form the linked engine takes.
 func config(t *testing.T, fields map[string]any) string {
 	t.Helper()
-	if _, ok := fields["rules"]; !ok {
-		fields["rules"] = testRules
+	_, hasRuleset := fields["ruleset"]
+	_, hasRules := fields["rules"]
+	if !hasRuleset && !hasRules {
+		k, v := rulesField(t, testRules)
+		fields[k] = v
 	}
 	b, err := json.Marshal(fields)
 	if err != nil {
@@ -218,13 +223,13 @@ func TestZeroMaxBodyBytesInspectsHeadersOnly(t *testing.T) {
 }
 
 func TestInvalidConfigurationIsRejected(t *testing.T) {
-	for _, tc := range []struct{ config, wantLog string }{
+	for _, tc := range append([]struct{ config, wantLog string }{
 		{`{"mode":"block-all"}`, `field "mode": value "block-all"`},
 		{`{"blockStatus":200}`, `field "blockStatus": value 200`},
 		{`{"failurePolicy":"maybe"}`, `field "failurePolicy"`},
 		{`{"modes":"block"}`, `field "modes"`},
-		{`{"rules":"SecRule ARGS \"@rx (\" \"id:1,deny\""}`, "loading the ruleset"},
-	} {
+		{`{"ruleset":"AAAA"}`, `field "ruleset"`},
+	}, engineBadConfigs...) {
 		t.Run(tc.config, func(t *testing.T) {
 			forEachHost(t, func(t *testing.T, newHost func(*testing.T) pluginHost) {
 				h := newHost(t)

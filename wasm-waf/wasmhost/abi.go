@@ -46,6 +46,12 @@ func (r *Runtime) instantiateProxyABI(ctx context.Context) error {
 				stack[0] = statusInternalFailure
 				return
 			}
+			// Only the low 32 bits of an i32 on the stack are defined.
+			for i, t := range params {
+				if t == i32 {
+					stack[i] = uint64(uint32(stack[i]))
+				}
+			}
 			stack[0] = uint64(f(vm, mod, stack))
 		}), params, []api.ValueType{i32}).Export(name)
 	}

@@ -12,6 +12,7 @@ package wasmhost
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,10 +54,12 @@ type Options struct {
 	MeasureCallDepth bool
 	// Stderr receives the guest's stdout and stderr (nil: discarded).
 	Stderr io.Writer
-	// WorkingPollOneoff provides a working WASI poll_oneoff, as hosts with
-	// the full WASI set do (proxy-wasm-cpp-host#533). By default it fails
-	// with ENOSYS like older Envoy hosts, and any call is reported.
-	WorkingPollOneoff bool
+	// FullWASI gives the guest wazero's complete WASI preview 1, as hosts
+	// with proxy-wasm-cpp-host#533 provide. By default the WASI functions
+	// behave as in older Envoy hosts: poll_oneoff fails with ENOSYS (and
+	// any call is reported), fd_fdstat_get answers for stdout and stderr
+	// only.
+	FullWASI bool
 }
 
 // Runtime is a wazero runtime with the host modules a proxy-wasm plugin
@@ -91,17 +94,29 @@ func NewRuntime(ctx context.Context, opts Options) (*Runtime, error) {
 // Close releases the runtime and every VM created from it.
 func (r *Runtime) Close(ctx context.Context) error { return r.rt.Close(ctx) }
 
-// instantiateWASI provides WASI preview 1, except that poll_oneoff fails
-// (ENOSYS) as it does in older Envoy hosts: the Go runtime calls it only to
-// sleep, and treats the failure as fatal, so any use shows up in tests.
+// instantiateWASI provides WASI preview 1, by default with the semantics of
+// older Envoy hosts where they matter to a Go guest:
+//   - poll_oneoff fails (ENOSYS). The Go runtime calls it to sleep, and at
+//     every garbage collection once its network poller is initialized, and
+//     treats the failure as fatal: any call shows up in tests.
+//   - fd_fdstat_get reports stdout and stderr as plain write-only streams
+//     and every other descriptor as EBADF, as Envoy does. (wazero reports
+//     stdio as non-blocking, which makes package os register it with the
+//     network poller, a path Envoy never takes.)
 func (r *Runtime) instantiateWASI(ctx context.Context) error {
 	b := r.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
-	if r.opts.WorkingPollOneoff {
+	if r.opts.FullWASI {
 		_, err := b.Instantiate(ctx)
 		return err
 	}
-	const errnoNosys = 52
+	const (
+		errnoBadf         = 8
+		errnoNosys        = 52
+		rightFdWrite      = 1 << 6
+		fdstatSize        = 24
+		fdstatRightsStart = 8
+	)
 	b.NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 			if vm := vmFrom(ctx); vm != nil {
@@ -111,6 +126,23 @@ func (r *Runtime) instantiateWASI(ctx context.Context) error {
 		}), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).
 		WithParameterNames("in", "out", "nsubscriptions", "result.nevents").
 		Export("poll_oneoff")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, mod api.Module, stack []uint64) {
+			fd, out := uint32(stack[0]), uint32(stack[1])
+			if fd != 1 && fd != 2 {
+				stack[0] = errnoBadf
+				return
+			}
+			var stat [fdstatSize]byte
+			binary.LittleEndian.PutUint64(stat[fdstatRightsStart:], rightFdWrite)
+			if !mod.Memory().Write(out, stat[:]) {
+				stack[0] = 21 // EFAULT
+				return
+			}
+			stack[0] = 0
+		}), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).
+		WithParameterNames("fd", "result.stat").
+		Export("fd_fdstat_get")
 	_, err := b.Instantiate(ctx)
 	return err
 }
