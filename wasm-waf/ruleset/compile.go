@@ -614,7 +614,7 @@ func (c *compiler) regex(pattern string, forRx bool) (int32, error) {
 		}
 		r.Binary = true
 	} else if _, err := regexp.Compile(full); err != nil {
-		return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, errors.Unwrap(err))
+		return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
 	}
 	if forRx {
 		// The UTF-8 parse of a binary pattern reads each \xHH byte as a rune < 0x100, which keeps

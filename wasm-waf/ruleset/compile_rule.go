@@ -321,7 +321,7 @@ func (c *compiler) ctl(v string) (Ctl, bool, error) {
 		return Ctl{}, false, fmt.Errorf("expects NAME=VALUE, got %q", v)
 	}
 	value = strings.TrimSpace(value)
-	var ctl Ctl
+	ctl := Ctl{Target: Exclusion{KeyRegex: -1}}
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "ruleengine":
 		m, err := parseEngineMode(value)

@@ -75,7 +75,9 @@ func Parse(file string, data []byte) ([]Directive, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		if d.Name != "" {
+			out = append(out, d)
+		}
 	}
 	return out, nil
 }
