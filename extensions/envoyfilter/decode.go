@@ -83,7 +83,7 @@ func unknownTypeFinding(path jsonpath.Path, typeURL string) finding {
 	case !isEnvoyFamily(name):
 		return finding{path: path, warning: true,
 			message: fmt.Sprintf("type %q is not an Envoy type; its configuration is not checked", typeURL)}
-	case strings.HasPrefix(name, "envoy.") && !hasCurrentAPIVersion(name):
+	case strings.HasPrefix(name, "envoy.") && isV2API(name):
 		return finding{path: path,
 			message: fmt.Sprintf("type %q is from the v2 xDS API, which Envoy no longer accepts; use its v3 equivalent", typeURL)}
 	default:
@@ -101,11 +101,13 @@ func isEnvoyFamily(fullName string) bool {
 	return false
 }
 
-var currentAPIElement = regexp.MustCompile(`^v3(alpha)?$`)
+var v2APIElement = regexp.MustCompile(`^v2(alpha[0-9]*)?$`)
 
-func hasCurrentAPIVersion(fullName string) bool {
+// isV2API reports whether an Envoy type name is from the v2 xDS API ("envoy.api.v2.Cluster",
+// "envoy.config.filter.http.lua.v2.Lua").
+func isV2API(fullName string) bool {
 	for _, element := range strings.Split(fullName, ".") {
-		if currentAPIElement.MatchString(element) {
+		if v2APIElement.MatchString(element) {
 			return true
 		}
 	}

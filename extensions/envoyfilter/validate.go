@@ -19,6 +19,9 @@ const (
 // match) and the value, decoded into its Envoy message and validated as Envoy would, nested
 // typed_configs included. It never stops at the first problem.
 func ValidateEnvoyFilter(ef *networkingv1alpha3.EnvoyFilter) Report {
+	if ef == nil {
+		return Report{Errors: []Issue{{Object: "EnvoyFilter", PatchIndex: NoPatch, Message: "no object"}}}
+	}
 	v := &validator{object: fmt.Sprintf("EnvoyFilter %s/%s", ef.Namespace, ef.Name)}
 	spec := &ef.Spec
 	if spec.GetWorkloadSelector() != nil && len(spec.GetTargetRefs()) > 0 {
