@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 	"github.com/meshaccel/meshaccel/wasm-waf/engine"
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
 func compile(t testing.TB, text string) *engine.Engine {
