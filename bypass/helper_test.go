@@ -153,6 +153,9 @@ func startHelper(t *testing.T, role string, opts helperOptions, args any) *helpe
 	h.out = bufio.NewScanner(stdout)
 	h.out.Buffer(make([]byte, 1<<20), 1<<20)
 	if err := cmd.Start(); err != nil {
+		if opts.cgroup != nil || opts.netns {
+			t.Skipf("skipped: the kernel refuses a process in the test cgroup or its own network namespace: %v", err)
+		}
 		t.Fatalf("start helper %s: %v", role, err)
 	}
 	t.Cleanup(func() {

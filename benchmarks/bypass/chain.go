@@ -196,6 +196,7 @@ func Run(b *testing.B, env *Env, c Case) {
 	}
 	b.SetBytes(int64(c.Size))
 	b.ResetTimer()
+	cpuStart := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
@@ -208,6 +209,7 @@ func Run(b *testing.B, env *Env, c Case) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpuStart
 	b.StopTimer()
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
@@ -217,6 +219,11 @@ func Run(b *testing.B, env *Env, c Case) {
 	b.ReportMetric(float64(percentile(all, 0.50).Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(percentile(all, 0.99).Nanoseconds())/1e3, "p99-µs")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	// The whole chain runs in this process, so its CPU time is the chain's cost per request;
+	// unlike wall time it does not count the time other work on the machine takes.
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/req")
+	}
 	if bp != nil {
 		counters, err := bp.Counters()
 		if err != nil {
@@ -250,6 +257,16 @@ func pingPong(c *bypasstest.Conn, size, n int, latencies []time.Duration) ([]tim
 		return latencies, fmt.Errorf("the response on %s differs from the request", c.LocalAddr())
 	}
 	return latencies, nil
+}
+
+// processCPU is the user and system time of the process so far, loopback packet processing that
+// runs in its threads included.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
