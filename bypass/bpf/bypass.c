@@ -312,8 +312,9 @@ static __always_inline void server_established(struct bpf_sock_ops *ops)
 	st->path = path;
 	st->flags = 0;
 
-	// The link goes first: once this socket is in the table its client may
-	// look for it, and the client must find the link when it does.
+	// The link goes first: once in the table this socket redirects to its
+	// client, which must by then be able to learn that it is paired (a client
+	// without a link leaves the table, and bytes queued for it would be lost).
 	link.cookie = cookie;
 	link.path = path;
 	if (bpf_map_update_elem(&bypass_links, &rec.cookie, &link, BPF_ANY) != 0) {
@@ -327,8 +328,8 @@ static __always_inline void server_established(struct bpf_sock_ops *ops)
 		count_table_full();
 		return;
 	}
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-
+	// The server needs no further callbacks: the table forgets it when it closes, and its
+	// client cleans up the shared records.
 	c = counters();
 	if (c)
 		c->paired[path & (PATH_COUNT - 1)]++;
