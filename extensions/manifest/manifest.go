@@ -57,6 +57,14 @@ func (s Source) String() string {
 type Object struct {
 	Source Source
 	Obj    runtime.Object
+	node   *yamlNode
+}
+
+// Line returns the line of a field of the object, given as a path such as
+// "spec.configPatches[0].patch.value.typed_config" (keys match as written, or ignoring case and
+// underscores), or 0 when it cannot be found.
+func (o Object) Line(path string) int {
+	return o.node.lineOf(path)
 }
 
 // Error is one object, or one field of it, that could not be read.
@@ -71,9 +79,23 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	return e.Source.String() + ": " + e.describe(true)
+}
+
+// Line is the line of the offending field when known, else where the document starts.
+func (e *Error) Line() int {
+	if e.FieldLine > 0 {
+		return e.FieldLine
+	}
+	return e.Source.Line
+}
+
+// Detail is the error without its source and lines: object, field and message. With File and
+// Line it makes a "file:line: detail" report.
+func (e *Error) Detail() string { return e.describe(false) }
+
+func (e *Error) describe(withFieldLine bool) string {
 	var b strings.Builder
-	b.WriteString(e.Source.String())
-	b.WriteString(": ")
 	if e.Kind != "" {
 		b.WriteString(e.Kind)
 		if e.Name != "" {
@@ -83,7 +105,7 @@ func (e *Error) Error() string {
 	}
 	if e.Field != "" {
 		b.WriteString(e.Field)
-		if e.FieldLine > 0 {
+		if withFieldLine && e.FieldLine > 0 {
 			fmt.Fprintf(&b, " (line %d)", e.FieldLine)
 		}
 		b.WriteString(": ")
@@ -252,7 +274,7 @@ func (r *Reader) readDocument(source Source, doc document) ([]Object, Errors) {
 	if obj == nil {
 		return nil, errs
 	}
-	return []Object{{Source: source, Obj: obj}}, errs
+	return []Object{{Source: source, Obj: obj, node: positions.root()}}, errs
 }
 
 // readList expands a `kind: List` (or a typed list such as EnvoyFilterList): items without
@@ -280,7 +302,7 @@ func (r *Reader) readList(source Source, list typeMeta, positions *positions) ([
 		obj, objErrs := r.decodeObject(itemSource, raw, meta, node)
 		errs = append(errs, objErrs...)
 		if obj != nil {
-			objects = append(objects, Object{Source: itemSource, Obj: obj})
+			objects = append(objects, Object{Source: itemSource, Obj: obj, node: node})
 		}
 	}
 	return objects, errs

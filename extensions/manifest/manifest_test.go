@@ -289,3 +289,26 @@ func TestSplitDocumentsKeepsLineNumbers(t *testing.T) {
 		t.Errorf("got %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+func TestObjectLineFindsFieldsWrittenInEitherCase(t *testing.T) {
+	objects, err := newReader(t).ReadPaths([]string{"testdata/cluster.yaml", "testdata/kubectl-list.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envoyFilter, listItem := objects[4], objects[6]
+	for _, tc := range []struct {
+		object Object
+		path   string
+		want   int
+	}{
+		{envoyFilter, "spec.configPatches[0].patch.value.connection_balance_config.extend_balance.typed_config", 65},
+		{envoyFilter, "spec.configPatches[0].patch.value.connectionBalanceConfig.extendBalance.typedConfig.id", 67},
+		{envoyFilter, `spec.workloadSelector.labels["istio"]`, 55},
+		{envoyFilter, "spec.configPatches[1]", 0},
+		{listItem, "spec.configPatches[0].patch.value.typed_config", 38},
+	} {
+		if got := tc.object.Line(tc.path); got != tc.want {
+			t.Errorf("%s: Line(%s) = %d, want %d", tc.object.Source, tc.path, got, tc.want)
+		}
+	}
+}

@@ -115,26 +115,40 @@ func splitPath(path string) []string {
 	return segments
 }
 
-func mappingKey(node *yamlv3.Node, key string) *yamlv3.Node {
+// mappingIndex finds key in a mapping node: the exact key, else one that differs only in case
+// and underscores, since protobuf JSON accepts both poll_delay and pollDelay.
+func mappingIndex(node *yamlv3.Node, key string) int {
 	if node == nil || node.Kind != yamlv3.MappingNode {
-		return nil
+		return -1
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		if node.Content[i].Value == key {
-			return node.Content[i]
+			return i
 		}
+	}
+	normalized := normalizeKey(key)
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if normalizeKey(node.Content[i].Value) == normalized {
+			return i
+		}
+	}
+	return -1
+}
+
+func normalizeKey(key string) string {
+	return strings.ToLower(strings.ReplaceAll(key, "_", ""))
+}
+
+func mappingKey(node *yamlv3.Node, key string) *yamlv3.Node {
+	if i := mappingIndex(node, key); i >= 0 {
+		return node.Content[i]
 	}
 	return nil
 }
 
 func mappingValue(node *yamlv3.Node, key string) *yamlv3.Node {
-	if node == nil || node.Kind != yamlv3.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return node.Content[i+1]
-		}
+	if i := mappingIndex(node, key); i >= 0 {
+		return node.Content[i+1]
 	}
 	return nil
 }

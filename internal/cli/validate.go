@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
@@ -70,15 +71,25 @@ type validateResult struct {
 }
 
 type validatedEnvoyFilter struct {
-	Source   manifest.Source     `json:"source"`
-	Object   string              `json:"object"`
-	Errors   []envoyfilter.Issue `json:"errors"`
-	Warnings []envoyfilter.Issue `json:"warnings"`
+	Source   manifest.Source `json:"source"`
+	Object   string          `json:"object"`
+	Errors   []locatedIssue  `json:"errors"`
+	Warnings []locatedIssue  `json:"warnings"`
+}
+
+// locatedIssue is an issue with the line of its field in the file.
+type locatedIssue struct {
+	envoyfilter.Issue
+	Line int `json:"line"`
 }
 
 type inputError struct {
-	Source  manifest.Source `json:"source"`
-	Message string          `json:"message"`
+	Source manifest.Source `json:"source"`
+	// Line is the line of the offending field, or of the document.
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+	// Detail is Message without the source.
+	Detail string `json:"detail"`
 }
 
 type validateSummary struct {
@@ -101,7 +112,7 @@ func validateManifests(files []string, stdin io.Reader) (validateResult, error) 
 				// A file that cannot be read at all is a failure of the command, not a finding.
 				return validateResult{}, e
 			}
-			result.InputErrors = append(result.InputErrors, inputError{Source: e.Source, Message: e.Error()})
+			result.InputErrors = append(result.InputErrors, inputError{Source: e.Source, Line: e.Line(), Message: e.Error(), Detail: e.Detail()})
 		}
 	} else if readErr != nil {
 		return validateResult{}, readErr
@@ -115,8 +126,8 @@ func validateManifests(files []string, stdin io.Reader) (validateResult, error) 
 		checked := validatedEnvoyFilter{
 			Source:   o.Source,
 			Object:   fmt.Sprintf("EnvoyFilter %s/%s", ef.Namespace, ef.Name),
-			Errors:   orEmpty(report.Errors),
-			Warnings: orEmpty(report.Warnings),
+			Errors:   locateIssues(o, report.Errors),
+			Warnings: locateIssues(o, report.Warnings),
 		}
 		result.EnvoyFilters = append(result.EnvoyFilters, checked)
 		result.Summary.Errors += len(report.Errors)
@@ -127,25 +138,54 @@ func validateManifests(files []string, stdin io.Reader) (validateResult, error) 
 	return result, nil
 }
 
-func orEmpty(issues []envoyfilter.Issue) []envoyfilter.Issue {
-	if issues == nil {
-		return []envoyfilter.Issue{}
+// locateIssues finds the line of each issue's field, or of its closest written ancestor (a
+// missing field has no line of its own).
+func locateIssues(o manifest.Object, issues []envoyfilter.Issue) []locatedIssue {
+	located := make([]locatedIssue, len(issues))
+	for i, issue := range issues {
+		path := issue.Field
+		if issue.PatchIndex != envoyfilter.NoPatch {
+			path = strings.TrimSuffix(fmt.Sprintf("spec.configPatches[%d].%s", issue.PatchIndex, issue.Field), ".")
+		}
+		line := 0
+		for path != "" && line == 0 {
+			line = o.Line(path)
+			path = parentPath(path)
+		}
+		if line == 0 {
+			line = o.Source.Line
+		}
+		located[i] = locatedIssue{Issue: issue, Line: line}
 	}
-	return issues
+	return located
 }
 
-// writeText prints one line per problem, in input order, then the summary.
+// parentPath drops the last segment of "a.b[0].c" (or of `a["k.1"]`).
+func parentPath(path string) string {
+	if strings.HasSuffix(path, "]") {
+		if i := strings.LastIndex(path, "["); i >= 0 {
+			return path[:i]
+		}
+	}
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// writeText prints one "file:line: severity: problem" line per problem, decode errors first,
+// then each EnvoyFilter's in input order, then the summary.
 func (r validateResult) writeText(w io.Writer) error {
 	ew := &firstErrWriter{w: w}
 	for _, e := range r.InputErrors {
-		ew.printf("error: %s\n", e.Message)
+		ew.printf("%s:%d: error: %s\n", e.Source.File, e.Line, e.Detail)
 	}
 	for _, ef := range r.EnvoyFilters {
 		for _, issue := range ef.Errors {
-			ew.printf("error: %s: %s\n", ef.Source, issue)
+			ew.printf("%s:%d: error: %s\n", ef.Source.File, issue.Line, issue.Issue)
 		}
 		for _, issue := range ef.Warnings {
-			ew.printf("warning: %s: %s\n", ef.Source, issue)
+			ew.printf("%s:%d: warning: %s\n", ef.Source.File, issue.Line, issue.Issue)
 		}
 	}
 	ew.printf("%s checked: %s, %s\n", issueCount(r.Summary.EnvoyFilters, "EnvoyFilter"), issueCount(r.Summary.Errors, "error"), issueCount(r.Summary.Warnings, "warning"))

@@ -49,39 +49,39 @@ func TestValidateRejectsHandBrokenEnvoyFiltersWithPreciseMessages(t *testing.T) 
 	}{
 		{
 			file: "bad-poll-delay.yaml",
-			want: "error: testdata/validate/bad-poll-delay.yaml: document 1 (line 1): EnvoyFilter istio-system/bad-poll-delay: configPatches[0] (FILTER_CHAIN MERGE): " +
+			want: "testdata/validate/bad-poll-delay.yaml:30: error: EnvoyFilter istio-system/bad-poll-delay: configPatches[0] (FILTER_CHAIN MERGE): " +
 				"patch.value.transport_socket.typed_config.common_tls_context.tls_certificates[0].private_key_provider.typed_config.poll_delay: " +
 				"invalid CryptoMbPrivateKeyMethodConfig.PollDelay: value must be greater than or equal to 1ms\n" +
 				"1 EnvoyFilter checked: 1 error, 0 warnings\n",
 		},
 		{
 			file: "unknown-field.yaml",
-			want: "error: testdata/validate/unknown-field.yaml: document 1 (line 1): EnvoyFilter istio-system/unknown-field: configPatches[0] (FILTER_CHAIN MERGE): " +
+			want: "testdata/validate/unknown-field.yaml:31: error: EnvoyFilter istio-system/unknown-field: configPatches[0] (FILTER_CHAIN MERGE): " +
 				"patch.value.transport_socket.typed_config.common_tls_context.tls_certificates[0].private_key_provider.typed_config.polDelay: unknown field \"polDelay\"\n" +
 				"1 EnvoyFilter checked: 1 error, 0 warnings\n",
 		},
 		{
 			file: "operation-combination.yaml",
-			want: "error: testdata/validate/operation-combination.yaml: document 1 (line 1): EnvoyFilter shop/insert-cluster: configPatches[0] (CLUSTER INSERT_BEFORE): " +
+			want: "testdata/validate/operation-combination.yaml:12: error: EnvoyFilter shop/insert-cluster: configPatches[0] (CLUSTER INSERT_BEFORE): " +
 				"patch.operation: Istio does not apply INSERT_BEFORE to CLUSTER (it applies MERGE, MERGE_AND_REPLACE_LIST, ADD, REMOVE)\n" +
 				"1 EnvoyFilter checked: 1 error, 0 warnings\n",
 		},
 		{
 			file: "add-missing-name.yaml",
-			want: "error: testdata/validate/add-missing-name.yaml: document 1 (line 1): EnvoyFilter shop/unnamed-filter: configPatches[0] (HTTP_FILTER ADD): " +
+			want: "testdata/validate/add-missing-name.yaml:17: error: EnvoyFilter shop/unnamed-filter: configPatches[0] (HTTP_FILTER ADD): " +
 				"patch.value.name: invalid HttpFilter.Name: value length must be at least 1 runes\n" +
 				"1 EnvoyFilter checked: 1 error, 0 warnings\n",
 		},
 		{
 			file: "unknown-type.yaml",
-			want: "error: testdata/validate/unknown-type.yaml: document 1 (line 1): EnvoyFilter shop/typo-in-type: configPatches[0] (LISTENER MERGE): " +
+			want: "testdata/validate/unknown-type.yaml:17: error: EnvoyFilter shop/typo-in-type: configPatches[0] (LISTENER MERGE): " +
 				"patch.value.connection_balance_config.extend_balance.typed_config: " +
 				"unknown type \"type.googleapis.com/envoy.extensions.network.connection_balance.dlb.v3.Dlb\": not an Envoy, Envoy contrib or xds type\n" +
 				"1 EnvoyFilter checked: 1 error, 0 warnings\n",
 		},
 		{
 			file: "other-kind-broken.yaml",
-			want: "error: testdata/validate/other-kind-broken.yaml: document 1 (line 1): Deployment shop/web: spec.tempalte (line 8): unknown field \"tempalte\"\n" +
+			want: "testdata/validate/other-kind-broken.yaml:8: error: Deployment shop/web: spec.tempalte: unknown field \"tempalte\"\n" +
 				"0 EnvoyFilters checked: 1 error, 0 warnings\n",
 		},
 	} {
@@ -107,7 +107,7 @@ func TestValidateReadsDirectoriesAndCountsEveryProblem(t *testing.T) {
 		t.Errorf("summary %q, want %q\n%s", got, want, out)
 	}
 	// The decode error comes first, then the EnvoyFilters in file-name order.
-	if !strings.HasPrefix(lines[0], "error: testdata/validate/other-kind-broken.yaml") || !strings.Contains(lines[1], "add-missing-name.yaml") {
+	if !strings.HasPrefix(lines[0], "testdata/validate/other-kind-broken.yaml:8: error:") || !strings.Contains(lines[1], "add-missing-name.yaml") {
 		t.Errorf("order:\n%s", out)
 	}
 }
@@ -138,7 +138,7 @@ items:
 		t.Fatalf("result %+v", result)
 	}
 	ef := result.EnvoyFilters[0]
-	if ef.Source.File != "<stdin>" || ef.Source.Item != 1 || ef.Source.Line != 4 || ef.Object != "EnvoyFilter shop/a" {
+	if ef.Source.File != "<stdin>" || ef.Source.Item != 1 || ef.Source.Line != 4 || ef.Object != "EnvoyFilter shop/a" || ef.Errors[0].Line != 12 {
 		t.Errorf("envoyFilter %+v", ef)
 	}
 	issue := ef.Errors[0]
