@@ -3,6 +3,8 @@ package crs
 
 import (
 	"fmt"
+	"io/fs"
+	"strings"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 
@@ -47,9 +49,29 @@ Include @owasp_crs/*.conf
 
 // Compile returns the compiled CRS.
 func Compile(opts Options) (*ruleset.Ruleset, error) {
+	return CompileWith(opts, nil)
+}
+
+// CompileWith compiles the CRS; paths that the embedded CRS does not hold (for example files that
+// Extra includes) are read from fsys.
+func CompileWith(opts Options, fsys fs.FS) (*ruleset.Ruleset, error) {
 	text, err := Main(opts)
 	if err != nil {
 		return nil, err
 	}
-	return ruleset.CompileString(ruleset.Options{FS: coreruleset.FS}, "crs.conf", text)
+	var root fs.FS = coreruleset.FS
+	if fsys != nil {
+		root = overlayFS{coreruleset.FS, fsys}
+	}
+	return ruleset.CompileString(ruleset.Options{FS: root}, "crs.conf", text)
+}
+
+// overlayFS reads the embedded CRS first and falls back to a second file system.
+type overlayFS struct{ first, second fs.FS }
+
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if strings.HasPrefix(name, "@") {
+		return o.first.Open(name)
+	}
+	return o.second.Open(name)
 }
