@@ -1,7 +1,10 @@
 package bypass_test
 
 import (
+	"path/filepath"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/meshaccel/meshaccel/bypass"
 	"github.com/meshaccel/meshaccel/bypass/bypasstest"
@@ -84,4 +87,59 @@ func TestChainIPv6(t *testing.T) {
 		}
 	}
 	checkAccounting(t, c, traffic)
+}
+
+// TestChainManyConnections opens a thousand short connections, 64 at a time, through the chain:
+// every hop of every one is paired, and the tables are left empty.
+func TestChainManyConnections(t *testing.T) {
+	requireBPF(t)
+	cgroupPath, cgroup := testCgroup(t)
+	pin := testPinPath(t)
+	b := loadBypass(t, bypass.Config{CgroupPath: cgroupPath, PinPath: pin})
+	sizes := make([]int, 1000)
+	for i := range sizes {
+		sizes[i] = 1 + (i*7919)%8192
+	}
+	var traffic bypasstest.Snapshot
+	startHelper(t, "chain", helperOptions{cgroup: cgroup, netns: true}, chainArgs{
+		Workload: workload{Sizes: sizes, Parallel: 64, Seed: 1000},
+	}).receive(&traffic)
+	c, err := b.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []bypass.Path{bypass.PathOutbound, bypass.PathProxyToProxy, bypass.PathInbound} {
+		if got := c.Paths[p].Connections; got != uint64(len(sizes)) {
+			t.Errorf("%s: %d connections paired, want %d", p, got, len(sizes))
+		}
+	}
+	if c.TableFull != 0 {
+		t.Errorf("%d table updates refused", c.TableFull)
+	}
+	checkAccounting(t, c, traffic)
+	// Every socket has closed: no client record or peer link may be left behind.
+	for _, name := range []string{"bypass_clients", "bypass_links", "bypass_sockets"} {
+		if n := pinnedMapEntries(t, filepath.Join(pin, name)); n != 0 {
+			t.Errorf("%s keeps %d entries after every connection closed", name, n)
+		}
+	}
+}
+
+func pinnedMapEntries(t *testing.T, path string) int {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var n int
+	var key []byte
+	it := m.Iterate()
+	for it.Next(&key, nil) {
+		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("iterate %s: %v", path, err)
+	}
+	return n
 }
