@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -294,6 +295,10 @@ func validateNestedAnys(root protoreflect.Message, partial bool) []finding {
 		stack = stack[:len(stack)-1]
 		var next []pending
 		p.msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if options, ok := fd.Options().(*descriptorpb.FieldOptions); ok && options.GetDeprecated() {
+				findings = append(findings, finding{path: appendKey(p.path, string(fd.Name())), warning: true,
+					message: fmt.Sprintf("%s is deprecated in Envoy and may be rejected by newer versions", fd.FullName())})
+			}
 			switch {
 			case fd.IsList() && fd.Message() != nil:
 				list := v.List()

@@ -6,6 +6,8 @@
 // message inside a udpa/xds TypedStruct) is unpacked and validated too — ValidateAll on the
 // outer message stops at each Any. Istio-level mistakes (a missing applyTo, an operation Istio
 // does not apply to that applyTo, a match that cannot select anything) are reported as well.
+// Types that are not Envoy's (a third-party filter's config) and deprecated Envoy fields are
+// warnings.
 //
 // The package links every Envoy, contrib and xds configuration proto (zz_generated_types.go) so
 // that any type URL resolves; that costs about 38 MB of binary (32 MB stripped) and 10 ms of

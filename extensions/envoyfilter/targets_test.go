@@ -183,3 +183,19 @@ func TestMergeAndReplaceListCountsListItemsFromTheValue(t *testing.T) {
 		`EnvoyFilter shop/broken: configPatches[0] (VIRTUAL_HOST MERGE_AND_REPLACE_LIST): patch.value.domains[0]: invalid VirtualHost.Domains[0]: value does not match regex pattern "^[^\x00\n\r]*$"`,
 	})
 }
+
+func TestDeprecatedFieldsAreWarnings(t *testing.T) {
+	report := ValidateEnvoyFilter(decodeEnvoyFilter(t, withPatches(`
+- applyTo: CLUSTER
+  match:
+    cluster:
+      service: reviews.shop.svc.cluster.local
+  patch:
+    operation: MERGE
+    value:
+      max_requests_per_connection: 100`)))
+	assertIssues(t, "errors", report.Errors, nil)
+	assertIssues(t, "warnings", report.Warnings, []string{
+		`EnvoyFilter shop/broken: configPatches[0] (CLUSTER MERGE): patch.value.max_requests_per_connection: envoy.config.cluster.v3.Cluster.max_requests_per_connection is deprecated in Envoy and may be rejected by newer versions`,
+	})
+}
