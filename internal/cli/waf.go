@@ -126,7 +126,7 @@ func writeFileAtomic(name string, data []byte) error {
 func writeWafSummary(w io.Writer, rs *ruleset.Ruleset, size int, elapsed time.Duration) error {
 	prefiltered := 0
 	for _, r := range rs.Regexes {
-		if len(r.Prefilter) > 0 || !r.Bytes.Empty() {
+		if len(r.Prefilter) > 0 || len(r.Bytes) > 0 {
 			prefiltered++
 		}
 	}

@@ -146,8 +146,13 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 	if len(tv) < int(re.MinLen) {
 		return false
 	}
-	if !re.Bytes.Empty() && !tx.present(v, node, tv).Intersects(&re.Bytes) {
-		return false
+	if len(re.Bytes) > 0 {
+		p := tx.present(v, node, tv)
+		for i := range re.Bytes {
+			if !p.Intersects(&re.Bytes[i]) {
+				return false
+			}
+		}
 	}
 	if len(re.Prefilter) > 0 {
 		f := tx.folded(v, node, tv)

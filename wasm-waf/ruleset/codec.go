@@ -82,8 +82,11 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 		e.bool(r.Binary)
 		e.strs(r.Prefilter)
 		e.int(int64(r.PrefilterMatcher))
-		for _, w := range r.Bytes {
-			e.uint(w)
+		e.uint(uint64(len(r.Bytes)))
+		for _, b := range r.Bytes {
+			for _, w := range b {
+				e.uint(w)
+			}
 		}
 		e.int(int64(r.MinLen))
 	}
@@ -332,8 +335,13 @@ func Load(data []byte) (*Ruleset, error) {
 		r.Binary = d.bool()
 		r.Prefilter = d.strs()
 		r.PrefilterMatcher = d.i32()
-		for w := range r.Bytes {
-			r.Bytes[w] = d.uint()
+		if n := d.count(8); n > 0 {
+			r.Bytes = make([]ByteSet, n)
+			for k := range r.Bytes {
+				for w := range r.Bytes[k] {
+					r.Bytes[k][w] = d.uint()
+				}
+			}
 		}
 		r.MinLen = d.i32()
 	}

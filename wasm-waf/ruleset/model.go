@@ -337,8 +337,8 @@ type Regex struct {
 	// PrefilterMatcher is the Matchers index of an automaton over Prefilter when the set is large,
 	// or -1.
 	PrefilterMatcher int32
-	// Bytes is a set of bytes one of which every match contains (raw input); empty means none.
-	Bytes ByteSet
+	// Bytes are byte sets: every match contains a byte of each set (raw input).
+	Bytes []ByteSet
 	// MinLen is the length in bytes of the shortest possible match.
 	MinLen int32
 }

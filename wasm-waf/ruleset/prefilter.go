@@ -28,8 +28,9 @@ type litInfo struct {
 	lits []string
 	// prefix is a set of folded strings one of which every match starts with; nil means unknown.
 	prefix []string
-	// bytes is a set of raw bytes; nil means no byte condition.
-	bytes *ByteSet
+	// bytes are sets of raw bytes, best first: every match contains a byte of each set (at most
+	// maxByteSets); empty means no byte condition.
+	bytes []*ByteSet
 }
 
 // ByteSet is a set of byte values.
@@ -52,11 +53,42 @@ func (b *ByteSet) union(o *ByteSet) {
 
 func (b *ByteSet) addHigh() { b[2], b[3] = ^uint64(0), ^uint64(0) }
 
-func isCommonByte(c int) bool {
-	return c == ' ' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
+// byteCost estimates how often ordinary request text contains a byte: letters by English
+// frequency, digits, space and the punctuation of URLs and headers are common; other
+// punctuation is rare, which is what makes a byte set a good filter.
+var byteCost = func() [256]int {
+	var c [256]int
+	for i := range c {
+		c[i] = 1
+	}
+	letters := map[byte]int{'e': 16, 't': 15, 'a': 14, 'o': 14, 'i': 13, 'n': 13, 's': 13, 'h': 12, 'r': 12,
+		'd': 10, 'l': 10, 'c': 9, 'u': 9, 'm': 8, 'w': 7, 'f': 7, 'g': 6, 'y': 6, 'p': 6, 'b': 5, 'v': 4,
+		'k': 4, 'j': 2, 'x': 2, 'q': 1, 'z': 1}
+	for l, v := range letters {
+		c[l], c[l-'a'+'A'] = v, v
+	}
+	for d := '0'; d <= '9'; d++ {
+		c[d] = 10
+	}
+	for _, p := range " /.-_" {
+		c[p] = 12
+	}
+	for _, p := range "=&,:;+%()" {
+		c[p] = 4
+	}
+	for i := 0x80; i < 0x100; i++ {
+		c[i] = 12
+	}
+	return c
+}()
 
-// cost rates how often ordinary text hits a byte set: letters, digits, space and non-ASCII are common.
+// maxByteSets bounds the byte sets a prefilter checks (all must hit).
+const maxByteSets = 3
+
+// uselessCost is the cost from which a byte set filters too little to be worth checking.
+const uselessCost = 100
+
+// cost rates how often ordinary text hits a byte set.
 func (b *ByteSet) cost() int {
 	if b == nil {
 		return 1 << 20
@@ -64,14 +96,36 @@ func (b *ByteSet) cost() int {
 	n := 0
 	for c := 0; c < 256; c++ {
 		if b.Has(byte(c)) {
-			if isCommonByte(c) {
-				n += 16
-			} else {
-				n++
-			}
+			n += byteCost[c]
 		}
 	}
 	return n
+}
+
+// bestSets keeps the cheapest distinct useful sets, best first.
+func bestSets(sets ...[]*ByteSet) []*ByteSet {
+	var all []*ByteSet
+	for _, ss := range sets {
+		for _, b := range ss {
+			if b == nil || b.cost() >= uselessCost {
+				continue
+			}
+			dup := false
+			for _, o := range all {
+				if *o == *b {
+					dup = true
+				}
+			}
+			if !dup {
+				all = append(all, b)
+			}
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].cost() < all[j].cost() })
+	if len(all) > maxByteSets {
+		all = all[:maxByteSets]
+	}
+	return all
 }
 
 // runeBytes is the set of raw bytes that can start a rune equal to r under case folding.
@@ -152,10 +206,6 @@ func nonEmpty(set []string) bool {
 		}
 	}
 	return true
-}
-
-func betterBytes(a, b *ByteSet) bool {
-	return a != nil && a.cost() < b.cost()
 }
 
 func dedupe(set []string) []string {
@@ -245,7 +295,7 @@ func (a analyzer) fromExact(set []string) litInfo {
 		}
 	}
 	li.lits = set
-	li.bytes = a.stringBytes(set)
+	li.bytes = []*ByteSet{a.stringBytes(set)}
 	return li
 }
 
@@ -279,7 +329,7 @@ func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 		}
 		return a.fromExact([]string{s})
 	case syntax.OpCharClass:
-		bytes := a.classBytes(re.Rune)
+		bytes := []*ByteSet{a.classBytes(re.Rune)}
 		n := 0
 		var set []string
 		for i := 0; i+1 < len(re.Rune); i += 2 {
@@ -335,9 +385,7 @@ func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 			if nonEmpty(li.prefix) && betterLits(li.prefix, out.lits) {
 				out.lits = li.prefix
 			}
-			if betterBytes(li.bytes, out.bytes) {
-				out.bytes = li.bytes
-			}
+			out.bytes = bestSets(out.bytes, li.bytes)
 		}
 		subs := make([]litInfo, len(re.Sub))
 		for i, sub := range re.Sub {
@@ -409,8 +457,8 @@ func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 			} else {
 				allPrefix = false
 			}
-			if si.bytes != nil {
-				bytes.union(si.bytes)
+			if len(si.bytes) > 0 {
+				bytes.union(si.bytes[0])
 			} else {
 				allBytes = false
 			}
@@ -426,7 +474,7 @@ func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 			out.lits = dedupe(union)
 		}
 		if allBytes {
-			out.bytes = &bytes
+			out.bytes = bestSets([]*ByteSet{&bytes})
 		}
 		return out
 	}
@@ -454,18 +502,18 @@ func (a analyzer) classBytes(ranges []rune) *ByteSet {
 }
 
 // Prefilter returns the literal set and the byte set for a Go regexp pattern: every match contains
-// one of the (folded) literals, when there are literals, and one of the bytes, when the set is not
-// empty. Both empty means no prefilter. binary patterns match bytes: only their byte set and
+// one of the (folded) literals, when there are literals, and a byte of each byte set. Both empty
+// means no prefilter. binary patterns match bytes: only their byte set and
 // ASCII literals are valid.
-func Prefilter(pattern string, binary bool) ([]string, ByteSet) {
+func Prefilter(pattern string, binary bool) ([]string, []ByteSet) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
-		return nil, ByteSet{}
+		return nil, nil
 	}
 	li := analyzer{binary: binary}.analyze(re.Simplify())
-	var bytes ByteSet
-	if li.bytes != nil && li.bytes.cost() < 200 {
-		bytes = *li.bytes
+	var bytes []ByteSet
+	for _, b := range bestSets(li.bytes) {
+		bytes = append(bytes, *b)
 	}
 	set := li.lits
 	if set == nil || len(set) > maxAlternates || litQuality(set) < minUseful {
@@ -554,13 +602,15 @@ func (rs *Ruleset) MayMatch(i int32, value string) bool {
 	if len(value) < int(r.MinLen) {
 		return false
 	}
-	if !r.Bytes.Empty() {
+	if len(r.Bytes) > 0 {
 		var present ByteSet
 		for k := 0; k < len(value); k++ {
 			present.Add(value[k])
 		}
-		if !present.Intersects(&r.Bytes) {
-			return false
+		for i := range r.Bytes {
+			if !present.Intersects(&r.Bytes[i]) {
+				return false
+			}
 		}
 	}
 	if len(r.Prefilter) == 0 {

@@ -181,7 +181,11 @@ func TestPrefilterExtractsLiteralsAndBytes(t *testing.T) {
 		{`^.*$`, nil, ""},
 	}
 	for _, c := range cases {
-		lits, b := Prefilter(c.pattern, false)
+		lits, sets := Prefilter(c.pattern, false)
+		var b ByteSet
+		if len(sets) > 0 {
+			b = sets[0]
+		}
 		if strings.Join(lits, ",") != strings.Join(c.lits, ",") {
 			t.Errorf("%s: literals %q, want %q", c.pattern, lits, c.lits)
 		}
