@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	istionetworkingv1alpha3api "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -397,7 +400,7 @@ func (c *workloadContext) tryKeyProvider(f capability.Feature, pollDelay time.Du
 	if err != nil {
 		return disabled(f, ReasonPolicyInvalid, err.Error())
 	}
-	if !c.annotationFree(AnnotationProxyConfig, proxyConfig) {
+	if !c.annotationFree(AnnotationProxyConfig, proxyConfig) && !proxyConfigHoldsOnlyAKeyProvider(c.template.Annotations[AnnotationProxyConfig]) {
 		return disabled(f, ReasonAnnotationInUse, "the pod template already sets "+AnnotationProxyConfig+"; meshaccel does not overwrite a user's proxy config (move its settings to a ProxyConfig resource)")
 	}
 	if f == capability.QAT && c.w.gateway && !hasContainer(c.template, ProxyContainerName) {
@@ -432,10 +435,27 @@ func (c *workloadContext) tryKeyProvider(f capability.Feature, pollDelay time.Du
 	} else {
 		d.Message = fmt.Sprintf("CryptoMB key provider (pollDelay %s) on %d capable nodes", pollDelay, len(d.CapableNodes))
 	}
+	if c.w.gateway {
+		// istiod (credentialName secrets) and istio-agent (workload and file-mounted certificates, served
+		// as file-cert SDS resources) both apply the pod's privateKeyProvider to every key they send, so
+		// the annotation covers all gateway certificates; an EnvoyFilter would add a second certificate.
+		d.Message += "; applies to every gateway certificate Istio serves over SDS (credentialName and file-mounted)"
+	}
 	c.plan.ProxyConfig = keyprovider.IstioProxyConfig(istioProvider)
 	c.switchProxyImage()
 	c.enabledOn[f] = true
 	return d
+}
+
+// proxyConfigHoldsOnlyAKeyProvider recognises a proxy.istio.io/config that meshaccel wrote: a key
+// provider and nothing else (a user's own settings would be lost when meshaccel drops the annotation).
+func proxyConfigHoldsOnlyAKeyProvider(value string) bool {
+	var pc meshconfig.ProxyConfig
+	if err := protojson.Unmarshal([]byte(value), &pc); err != nil || pc.PrivateKeyProvider == nil {
+		return false
+	}
+	pc.PrivateKeyProvider = nil
+	return proto.Size(&pc) == 0
 }
 
 // switchProxyImage asks Istio for the policy's proxy image when the policy names one.

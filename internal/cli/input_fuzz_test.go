@@ -20,15 +20,20 @@ func FuzzInput(f *testing.F) {
 	}
 	f.Add([]byte("kind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: n}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		objs, err := decodeDocuments("fuzz.yaml", data)
+		objects, err := manifestReader.Read("fuzz.yaml", data)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "fuzz.yaml: document ") {
-				t.Fatalf("error does not name the file and document: %v", err)
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
 			}
 			return
 		}
 		var in extensions.Input
-		if err := in.AddObjects(objs...); err != nil {
+		for _, o := range objects {
+			if err := in.AddObjects(o.Obj); err != nil {
+				return
+			}
+		}
+		if len(objects) == 0 {
 			return
 		}
 		_, _ = extensions.Translate(in)

@@ -14,6 +14,7 @@ import (
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
 	"github.com/meshaccel/meshaccel/extensions"
 	"github.com/meshaccel/meshaccel/extensions/capability"
+	"github.com/meshaccel/meshaccel/extensions/manifest"
 	"github.com/meshaccel/meshaccel/hyperscan/regexcompat"
 )
 
@@ -52,6 +53,28 @@ func (f *translateFlags) translate(stdin io.Reader) (extensions.Result, error) {
 		return extensions.Result{}, err
 	}
 	return extensions.Translate(in)
+}
+
+// manifestReader decodes every kind the translator reads, strictly.
+var manifestReader = func() *manifest.Reader {
+	r, err := manifest.NewReader(v1alpha1.AddToScheme)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+// readObjects reads manifests (files, directories, "-") into typed objects in input order.
+func readObjects(paths []string, stdin io.Reader) ([]runtime.Object, error) {
+	objects, err := manifestReader.ReadPaths(paths, stdin)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runtime.Object, len(objects))
+	for i, o := range objects {
+		out[i] = o.Obj
+	}
+	return out, nil
 }
 
 func init() { addCommand(newRenderCommand) }
