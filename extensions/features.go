@@ -269,3 +269,26 @@ func wamrWasmFilter(image, sha256 string, config map[string]any) (*hcmv3.HttpFil
 	filter := &hcmv3.HttpFilter{Name: wafFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed}}
 	return filter, filter.ValidateAll()
 }
+
+// decideBypass activates the node agent wherever the workload's pods can run and the node supports
+// it. It adds no scheduling constraint: the bypass is transparent, and a node without it keeps the
+// kernel path.
+func (c *workloadContext) decideBypass() FeatureDecision {
+	f := capability.Bypass
+	c.t.bypassAsked = true
+	if len(c.candidates) == 0 {
+		return disabled(f, ReasonNoCandidateNodes, "no node satisfies the workload's own node selector, affinity and tolerations")
+	}
+	split := c.capableCandidates(f)
+	if len(split.capable) == 0 {
+		return disabled(f, ReasonNoCapableNodes, fmt.Sprintf("none of the %d schedulable nodes supports the bypass: %s", len(c.candidates), strings.Join(split.incapable, ", ")))
+	}
+	for name := range split.capable {
+		c.t.bypassNodes[name] = true
+	}
+	c.enabledOn[f] = true
+	d := enabled(f, ReasonEnabled, fmt.Sprintf("the node agent bypasses the kernel TCP/IP stack for local sidecar hops on %d of the %d nodes the workload can run on; elsewhere traffic takes the normal path", len(split.capable), len(c.candidates)))
+	d.CapableNodes = split.sorted
+	d.Evidence = append([]string(nil), split.evidence...)
+	return d
+}

@@ -29,6 +29,7 @@ type policy struct {
 	dlb               *dlb.Settings
 	hyperscan         *v1alpha1.HyperscanFeature
 	waf               *v1alpha1.WAFFeature
+	bypass            bool
 }
 
 func (p *policy) requested() []capability.Feature {
@@ -47,6 +48,9 @@ func (p *policy) requested() []capability.Feature {
 	}
 	if p.waf != nil {
 		out = append(out, capability.WAF)
+	}
+	if p.bypass {
+		out = append(out, capability.Bypass)
 	}
 	return out
 }
@@ -119,7 +123,7 @@ func parsePolicy(src *v1alpha1.AccelerationPolicy) (*policy, []Problem) {
 	}
 
 	f := &spec.Features
-	if f.CryptoMB == nil && f.QAT == nil && f.DLB == nil && f.Hyperscan == nil && f.WAF == nil {
+	if f.CryptoMB == nil && f.QAT == nil && f.DLB == nil && f.Hyperscan == nil && f.WAF == nil && f.Bypass == nil {
 		bad("spec.features", "", "must name at least one feature")
 	}
 	pollDelay := func(field string, kp *v1alpha1.KeyProviderFeature) *time.Duration {
@@ -171,6 +175,7 @@ func parsePolicy(src *v1alpha1.AccelerationPolicy) (*policy, []Problem) {
 		}
 		p.hyperscan = h
 	}
+	p.bypass = f.Bypass != nil
 	if f.WAF != nil {
 		w := f.WAF.DeepCopy()
 		if w.Mode == "" {

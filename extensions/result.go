@@ -61,6 +61,9 @@ func (t *translation) result() Result {
 		}
 		r.Objects = append(r.Objects, cm)
 	}
+	if t.bypassAsked && t.in.SystemNamespace != "" {
+		r.Objects = append(r.Objects, istio.BypassNodes(t.in.SystemNamespace, t.bypassNodes.sorted()))
+	}
 	istio.SortObjects(r.Objects)
 	r.Workloads = t.decisions
 	r.Policies = t.policyResults()

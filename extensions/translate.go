@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
+	"github.com/meshaccel/meshaccel/bypass"
 	"github.com/meshaccel/meshaccel/cryptomb"
 	"github.com/meshaccel/meshaccel/dlb"
 	"github.com/meshaccel/meshaccel/extensions/capability"
@@ -28,7 +29,7 @@ import (
 
 // Extensions are the features meshaccel knows, in the order decisions are made: a key provider first
 // (it may narrow placement), then the features that follow it.
-var Extensions = []capability.Extension{qat.Extension{}, cryptomb.Extension{}, hyperscan.Extension{}, dlb.Extension{}}
+var Extensions = []capability.Extension{qat.Extension{}, cryptomb.Extension{}, hyperscan.Extension{}, dlb.Extension{}, bypass.Extension{}}
 
 // Translate turns the input into the objects to apply and the decisions behind them.
 //
@@ -43,6 +44,7 @@ func Translate(in Input) (Result, error) {
 		candidates:  map[string][]*capability.Node{},
 		splits:      map[string]*capableSplit{},
 		names:       map[string][]string{},
+		bypassNodes: nodeSet{},
 	}
 	t.buildNodes()
 	t.parsePolicies()
@@ -73,6 +75,9 @@ type translation struct {
 	splits     map[string]*capableSplit
 	names      map[string][]string
 	podsByNS   map[string][]*corev1.Pod
+	// bypassNodes are the nodes where some workload wants the TCP/IP bypass and the node supports it.
+	bypassNodes nodeSet
+	bypassAsked bool
 }
 
 // candidateNames lists a candidate set's node names once per set; decisions share it read-only.
@@ -258,6 +263,9 @@ func (t *translation) decide(sel *selection) {
 	}
 	if p.waf != nil {
 		c.decision.Features = append(c.decision.Features, c.decideWAF())
+	}
+	if p.bypass {
+		c.decision.Features = append(c.decision.Features, c.decideBypass())
 	}
 	c.finishPlacement()
 	c.findMisplacedPods()

@@ -34,6 +34,9 @@ type Input struct {
 	EnvoyFilters    []*istionetworkingv1alpha3.EnvoyFilter
 	// DefaultProxy is the proxy workloads run unless their policy says otherwise.
 	DefaultProxy capability.Proxy
+	// SystemNamespace is where meshaccel runs; cluster-level objects (the bypass node list) go there.
+	// Empty means they are not rendered.
+	SystemNamespace string
 	// RegexChecker decides Hyperscan compatibility. Without one, the Hyperscan regex engine is never
 	// enabled.
 	RegexChecker hyperscan.RegexChecker

@@ -88,7 +88,7 @@ const (
 )
 
 // Features lists what to enable. A feature that is absent is not enabled.
-// +kubebuilder:validation:XValidation:rule="has(self.cryptomb) || has(self.qat) || has(self.dlb) || has(self.hyperscan) || has(self.waf)",message="features must name at least one feature"
+// +kubebuilder:validation:XValidation:rule="has(self.cryptomb) || has(self.qat) || has(self.dlb) || has(self.hyperscan) || has(self.waf) || has(self.bypass)",message="features must name at least one feature"
 type Features struct {
 	// CryptoMB enables the AVX-512 multi-buffer TLS private-key provider.
 	// +optional
@@ -107,7 +107,16 @@ type Features struct {
 	// WAF adds meshaccel's proxy-wasm WAF.
 	// +optional
 	WAF *WAFFeature `json:"waf,omitempty"`
+	// Bypass activates the eBPF TCP/IP bypass node agent on the nodes the selected workloads can run
+	// on and that support it; sockets between local sidecars and apps then skip the kernel TCP/IP stack.
+	// Elsewhere traffic keeps the normal path.
+	// +optional
+	Bypass *BypassFeature `json:"bypass,omitempty"`
 }
+
+// BypassFeature enables the eBPF TCP/IP bypass. It has no settings yet: the node agent's paths are
+// configured in its DaemonSet.
+type BypassFeature struct{}
 
 // KeyProviderFeature configures a TLS private-key provider.
 type KeyProviderFeature struct {

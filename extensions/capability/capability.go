@@ -24,6 +24,7 @@ const (
 	DLB       Feature = "dlb"
 	Hyperscan Feature = "hyperscan"
 	WAF       Feature = "waf"
+	Bypass    Feature = "bypass"
 )
 
 // SourceKind says which kind of signal a piece of evidence came from.

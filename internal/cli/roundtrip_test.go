@@ -19,7 +19,7 @@ func TestRenderedEnvoyConfigRoundTrips(t *testing.T) {
 	inputs, _ := filepath.Glob("testdata/in/*.yaml")
 	checked := 0
 	for _, in := range inputs {
-		flags := translateFlags{files: []string{in}, output: "yaml", proxyFlavor: "IstioProxyV2", proxyVersion: "1.28.2"}
+		flags := translateFlags{files: []string{in}, output: "yaml", proxyFlavor: "IstioProxyV2", proxyVersion: "1.28.2", systemNS: "meshaccel-system"}
 		result, err := flags.translate(nil)
 		if err != nil {
 			continue // bad-input cases render nothing

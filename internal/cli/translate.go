@@ -25,6 +25,7 @@ type translateFlags struct {
 	proxyFlavor  string
 	proxyVersion string
 	proxyExts    []string
+	systemNS     string
 }
 
 func (f *translateFlags) register(cmd *cobra.Command) {
@@ -33,6 +34,7 @@ func (f *translateFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.proxyFlavor, "proxy-flavor", string(v1alpha1.ProxyIstioProxyV2), "default proxy flavor: IstioProxyV2, IstioContrib, EnvoyContrib or Custom")
 	cmd.Flags().StringVar(&f.proxyVersion, "proxy-version", "1.28.2", "default proxy version (Istio version for Istio flavors)")
 	cmd.Flags().StringSliceVar(&f.proxyExts, "proxy-extensions", nil, "Envoy extensions of a Custom default proxy")
+	cmd.Flags().StringVar(&f.systemNS, "system-namespace", "meshaccel-system", "namespace meshaccel runs in, for cluster-level objects such as the bypass node list")
 	_ = cmd.MarkFlagRequired("filename")
 }
 
@@ -47,7 +49,8 @@ func (f *translateFlags) translate(stdin io.Reader) (extensions.Result, error) {
 	}
 	in := extensions.Input{
 		DefaultProxy: capability.Proxy{Flavor: v1alpha1.ProxyFlavor(f.proxyFlavor), Version: f.proxyVersion, Extensions: f.proxyExts},
-		RegexChecker: regexcompat.NewChecker(),
+		RegexChecker:    regexcompat.NewChecker(),
+		SystemNamespace: f.systemNS,
 	}
 	if err := in.AddObjects(objs...); err != nil {
 		return extensions.Result{}, err

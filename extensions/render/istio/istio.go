@@ -318,3 +318,29 @@ func SortObjects(objs []Object) {
 	}
 	sort.Slice(objs, func(i, j int) bool { return key(objs[i]) < key(objs[j]) })
 }
+
+// Cluster-level objects carry this label instead of an owner reference (a namespaced policy cannot
+// own an object in another namespace).
+const (
+	LabelScope      = "meshaccel.io/scope"
+	ScopeCluster    = "cluster"
+	BypassNodesName = "meshaccel-bypass-nodes"
+	BypassNodesKey  = "nodes"
+)
+
+// BypassNodes renders the list of nodes where the TCP/IP bypass agent must be active; the agent
+// DaemonSet mounts it and attaches only when its node is listed.
+func BypassNodes(namespace string, nodes []string) *corev1.ConfigMap {
+	body := ""
+	for _, n := range nodes {
+		body += n + "\n"
+	}
+	return &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: BypassNodesName, Namespace: namespace,
+			Labels: map[string]string{LabelManagedBy: ManagedByMeshaccel, LabelScope: ScopeCluster},
+		},
+		Data: map[string]string{BypassNodesKey: body},
+	}
+}
