@@ -10,6 +10,7 @@ import (
 
 	devicepluginv1 "github.com/intel/intel-device-plugins-for-kubernetes/pkg/apis/deviceplugin/v1"
 
+	"github.com/meshaccel/meshaccel/bypass"
 	"github.com/meshaccel/meshaccel/cryptomb"
 	"github.com/meshaccel/meshaccel/dlb"
 	"github.com/meshaccel/meshaccel/extensions/capability"
@@ -137,6 +138,36 @@ func TestSupportedReasons(t *testing.T) {
 			node:      nodeOf(nil, nil),
 			supported: false, reason: hyperscan.ReasonUnknownArch},
 	}
+	withKernel := func(n corev1.Node, kernel string) corev1.Node {
+		n.Status.NodeInfo.KernelVersion = kernel
+		return n
+	}
+	tests = append(tests, []struct {
+		name       string
+		ext        capability.Extension
+		node       corev1.Node
+		features   []nfdv1alpha1.NodeFeature
+		qatPlugins []devicepluginv1.QatDevicePlugin
+		supported  bool
+		reason     string
+		evidence   string
+	}{
+		{name: "bypass on 6.8 with cgroup v2", ext: bypass.Extension{},
+			node:      withKernel(nodeOf(map[string]string{bypass.CgroupV2Label: "true"}, nil), "6.8.0-1015-aws"),
+			supported: true, reason: bypass.ReasonSupported, evidence: "meshaccel-label " + bypass.CgroupV2Label + "=true"},
+		{name: "bypass on 5.4", ext: bypass.Extension{},
+			node:      withKernel(nodeOf(map[string]string{bypass.CgroupV2Label: "true"}, nil), "5.4.0-216-generic"),
+			supported: false, reason: bypass.ReasonUnsupported},
+		{name: "bypass on cgroup v1", ext: bypass.Extension{},
+			node:      withKernel(nodeOf(map[string]string{bypass.CgroupV2Label: "false"}, nil), "6.1.0"),
+			supported: false, reason: bypass.ReasonUnsupported},
+		{name: "bypass before the agent probed", ext: bypass.Extension{},
+			node:      withKernel(nodeOf(nil, nil), "6.1.0"),
+			supported: false, reason: bypass.ReasonCgroupV2Unknown},
+		{name: "bypass without a kernel version", ext: bypass.Extension{},
+			node:      nodeOf(nil, nil),
+			supported: false, reason: bypass.ReasonNotLinux},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := nodefeatures.Nodes([]corev1.Node{tc.node}, tc.features, tc.qatPlugins)
