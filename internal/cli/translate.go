@@ -48,7 +48,7 @@ func (f *translateFlags) translate(stdin io.Reader) (extensions.Result, error) {
 		return extensions.Result{}, err
 	}
 	in := extensions.Input{
-		DefaultProxy: capability.Proxy{Flavor: v1alpha1.ProxyFlavor(f.proxyFlavor), Version: f.proxyVersion, Extensions: f.proxyExts},
+		DefaultProxy:    capability.Proxy{Flavor: v1alpha1.ProxyFlavor(f.proxyFlavor), Version: f.proxyVersion, Extensions: f.proxyExts},
 		RegexChecker:    regexcompat.NewChecker(),
 		SystemNamespace: f.systemNS,
 	}
