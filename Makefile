@@ -36,9 +36,10 @@ demo: deps $(DEMO_TARGET) ## The main job: show meshaccel deciding and rendering
 
 bench: deps $(BENCH_TARGETS) ## Run the benchmarks and print the tables recorded in benchmarks/RESULTS.md.
 
-lint: ## gofmt and go vet.
+lint: ## gofmt and go vet over both modules.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	cd wasm-waf && $(GO) vet ./...
 
 testdata: ## Rewrite golden files from the current translator.
 	$(GO) test ./internal/cli/ -run Golden -update
