@@ -12,6 +12,7 @@ import (
 	"rsc.io/binaryregexp"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/crs"
+	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
 )
 
 // corpus returns every URI, header value and body of the CRS regression tests, raw, URL-decoded
@@ -64,10 +65,10 @@ func corpus(t *testing.T) []string {
 	return out
 }
 
-// TestPrefilterSoundness checks, for every @rx of the CRS at paranoia level 4 and every string of
-// the regression corpus, that a regex match implies that the prefilter lets the value through:
-// prefilters may only skip values the regex cannot match.
-func TestPrefilterSoundness(t *testing.T) {
+// TestRegexSoundness checks, for every regex of the CRS at paranoia level 4 and every string of
+// the regression corpus, that the lazy DFA agrees with Go's regexp, and that a match implies that
+// the prefilter lets the value through: prefilters may only skip values the regex cannot match.
+func TestRegexSoundness(t *testing.T) {
 	rs, err := crs.Compile(crs.Options{ParanoiaLevel: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +87,21 @@ func TestPrefilterSoundness(t *testing.T) {
 	for i := range rs.Regexes {
 		r := &rs.Regexes[i]
 		var match func(string) bool
+		var dfa *lazydfa.Matcher
 		if r.Binary {
 			match = binaryregexp.MustCompile(r.Pattern).MatchString
 		} else {
 			match = regexp.MustCompile(r.Pattern).MatchString
+			prog, err := lazydfa.Program(r.Pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dfa = lazydfa.NewWithClasses(prog, [128]uint8(r.Classes))
 		}
 		for _, v := range values {
+			if dfa != nil && dfa.MatchString(v) != match(v) {
+				t.Errorf("regex %d %.80q on %.80q: lazy DFA %v, regexp %v", i, r.Pattern, v, !match(v), match(v))
+			}
 			may := rs.MayMatch(int32(i), v)
 			if !may {
 				skipped++

@@ -155,10 +155,7 @@ func (tx *Transaction) keyRegexMatch(idx int32, lkey string) bool {
 	if !ok {
 		return false
 	}
-	if c.re != nil {
-		return c.re.MatchString(lkey)
-	}
-	return c.bre.MatchString(lkey)
+	return c.matchString(lkey)
 }
 
 func exclusionMatches(ex *ruleset.Exclusion, tx *Transaction, v ruleset.Var, lkey string) bool {

@@ -6,9 +6,11 @@ package engine
 import (
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 
 	"rsc.io/binaryregexp"
 
+	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -39,6 +41,8 @@ type Options struct {
 }
 
 type compiledRegex struct {
+	// dfa answers match/no-match; re (compiled on the first capture) extracts submatches.
+	dfa    *lazydfa.Matcher
 	re     *regexp.Regexp
 	bre    *binaryregexp.Regexp
 	failed bool
@@ -117,7 +121,7 @@ func (e *Engine) Ruleset() *ruleset.Ruleset { return e.rs }
 // (the compiler rejects those, so only a hand-made artifact can), and the rule then never matches.
 func (e *Engine) regex(i int32) (c compiledRegex, ok bool) {
 	c = e.regexes[i]
-	if c.re != nil || c.bre != nil {
+	if c.dfa != nil || c.bre != nil {
 		return c, true
 	}
 	if c.failed {
@@ -128,11 +132,34 @@ func (e *Engine) regex(i int32) (c compiledRegex, ok bool) {
 	if r.Binary {
 		c.bre, err = binaryregexp.Compile(r.Pattern)
 	} else {
-		c.re, err = regexp.Compile(r.Pattern)
+		var prog *syntax.Prog
+		if prog, err = lazydfa.Program(r.Pattern); err == nil {
+			if len(r.Classes) == 128 {
+				c.dfa = lazydfa.NewWithClasses(prog, [128]uint8(r.Classes))
+			} else {
+				c.dfa = lazydfa.New(prog)
+			}
+		}
 	}
 	c.failed = err != nil
 	e.regexes[i] = c
 	return c, err == nil
+}
+
+// submatcher returns the Go regexp of regex i for capture extraction.
+func (e *Engine) submatcher(i int32) *regexp.Regexp {
+	c := &e.regexes[i]
+	if c.re == nil {
+		c.re = regexp.MustCompile(e.rs.Regexes[i].Pattern) // valid: the DFA compiled it
+	}
+	return c.re
+}
+
+func (c compiledRegex) matchString(s string) bool {
+	if c.dfa != nil {
+		return c.dfa.MatchString(s)
+	}
+	return c.bre.MatchString(s)
 }
 
 // PrecompileRegexes compiles every regex now instead of on first use.

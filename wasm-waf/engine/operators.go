@@ -178,23 +178,16 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 	if regexRunHook != nil {
 		regexRunHook(r.ID, idx, tv)
 	}
-	if !r.Capture {
-		if c.re != nil {
-			return c.re.MatchString(tv)
-		}
-		return c.bre.MatchString(tv)
+	if !c.matchString(tv) {
+		return false
 	}
-	// Most values do not match: the plain match skips submatch bookkeeping.
+	if !r.Capture {
+		return true
+	}
 	var m []string
-	if c.re != nil {
-		if !c.re.MatchString(tv) {
-			return false
-		}
-		m = c.re.FindStringSubmatch(tv)
+	if c.dfa != nil {
+		m = tx.e.submatcher(idx).FindStringSubmatch(tv)
 	} else {
-		if !c.bre.MatchString(tv) {
-			return false
-		}
 		m = c.bre.FindStringSubmatch(tv)
 	}
 	if m == nil {

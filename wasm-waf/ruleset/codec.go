@@ -88,6 +88,7 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 				e.uint(w)
 			}
 		}
+		e.str(string(r.Classes))
 		e.int(int64(r.MinLen))
 	}
 	e.uint(uint64(len(rs.Matchers)))
@@ -343,6 +344,9 @@ func Load(data []byte) (*Ruleset, error) {
 				}
 			}
 		}
+		if c := d.str(); c != "" {
+			r.Classes = []byte(c)
+		}
 		r.MinLen = d.i32()
 	}
 	rs.Matchers = make([]*Matcher, d.count(len(d.s)))
@@ -495,7 +499,8 @@ func (rs *Ruleset) validate() error {
 		}
 	}
 	for i := range rs.Regexes {
-		if !inRange(rs.Regexes[i].PrefilterMatcher, len(rs.Matchers), true) {
+		r := &rs.Regexes[i]
+		if !inRange(r.PrefilterMatcher, len(rs.Matchers), true) || (len(r.Classes) != 0 && len(r.Classes) != 128) {
 			return bad("regex %d prefilter", i)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"rsc.io/binaryregexp"
 
+	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
 	"github.com/meshaccel/meshaccel/wasm-waf/seclang"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
@@ -615,6 +616,14 @@ func (c *compiler) regex(pattern string, forRx bool) (int32, error) {
 		r.Binary = true
 	} else if _, err := regexp.Compile(full); err != nil {
 		return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
+	}
+	if !r.Binary {
+		prog, err := lazydfa.Program(full)
+		if err != nil {
+			return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
+		}
+		classes := lazydfa.ByteClasses(prog)
+		r.Classes = classes[:]
 	}
 	if forRx {
 		// The UTF-8 parse of a binary pattern reads each \xHH byte as a rune < 0x100, which keeps

@@ -339,6 +339,8 @@ type Regex struct {
 	PrefilterMatcher int32
 	// Bytes are byte sets: every match contains a byte of each set (raw input).
 	Bytes []ByteSet
+	// Classes are the lazy DFA's ASCII byte classes for the pattern (empty for binary patterns).
+	Classes []byte
 	// MinLen is the length in bytes of the shortest possible match.
 	MinLen int32
 }
