@@ -16,6 +16,10 @@ import (
 // MaxStates bounds the cached DFA states of one matcher.
 const MaxStates = 512
 
+// MaxCacheBytes bounds the transition tables of one matcher (states x byte classes x pointer):
+// the whole CRS then stays within a few MiB of DFA cache however adversarial the input.
+const MaxCacheBytes = 32 << 10
+
 // prevClass is what empty-width assertions need to know about the preceding character.
 type prevClass uint8
 
@@ -51,7 +55,8 @@ type Matcher struct {
 	states  map[string]*state
 	start   *state
 	// epoch changes when the cache is dropped; states of older epochs are never linked again.
-	epoch uint32
+	epoch     uint32
+	maxStates int
 	// scratch
 	stack  []uint32
 	seen   []uint32 // generation marks per instruction
@@ -82,6 +87,13 @@ func NewWithClasses(prog *syntax.Prog, classes [128]uint8) *Matcher {
 		if int(c) >= m.classes {
 			m.classes = int(c) + 1
 		}
+	}
+	m.maxStates = MaxCacheBytes / (8*m.classes + 64)
+	if m.maxStates > MaxStates {
+		m.maxStates = MaxStates
+	}
+	if m.maxStates < 16 {
+		m.maxStates = 16
 	}
 	m.reset()
 	return m
@@ -232,7 +244,7 @@ func (m *Matcher) step(s *state, r rune) (*state, bool) {
 			out = append(out, pc)
 		}
 	}
-	if len(m.states) >= MaxStates {
+	if len(m.states) >= m.maxStates {
 		m.reset()
 	}
 	return m.intern(out, classOfPrev(r)), false

@@ -44,8 +44,8 @@ func TestCacheIsBounded(t *testing.T) {
 		if got, want := m.MatchString(s[i:i+40]), re.MatchString(s[i:i+40]); got != want {
 			t.Fatalf("mismatch at %d", i)
 		}
-		if m.States() > MaxStates {
-			t.Fatalf("%d states cached, limit %d", m.States(), MaxStates)
+		if m.States() > m.maxStates || m.maxStates > MaxStates {
+			t.Fatalf("%d states cached, limit %d", m.States(), m.maxStates)
 		}
 	}
 }
