@@ -15,6 +15,8 @@
 //     event, never overwritten.
 //   - On a Deployment or StatefulSet meshaccel owns exactly the fields its apply configuration carries
 //     (its pod-template annotations, its placement constraint, the gateway proxy's resources), tracked
-//     by the API server's managed fields under the field manager "meshaccel". When another manager
-//     holds one of those fields, meshaccel takes it back and says so in an event on the workload.
+//     by the API server's managed fields under the field manager "meshaccel". It never forces: when
+//     another manager holds one of those fields the workload is left unchanged (server-side apply is
+//     all or nothing) and the conflict is reported. Forcing would be wrong here, as some of these
+//     fields (nodeSelector, node affinity terms) are atomic: taking them erases the user's entries.
 package operator

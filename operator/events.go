@@ -19,7 +19,6 @@ const (
 	EventMisplacedPods   = "MisplacedPods"
 	EventPolicyProblem   = "PolicyProblem"
 	EventPolicyApplied   = "PolicyApplied"
-	EventFieldsTakenOver = "FieldsTakenOver"
 )
 
 // recordDecisionEvents compares the status a policy had with the one just written and records an event

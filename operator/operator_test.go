@@ -634,3 +634,39 @@ func TestTwoPoliciesCompetingForOneWorkload(t *testing.T) {
 		t.Errorf("the workload changed although its policy's decision did not: annotations %v", d.Spec.Template.Annotations)
 	}
 }
+
+// TestUserNodeSelectorIsNeverErased: nodeSelector is one atomic value in server-side apply, so a
+// workload whose owner already set one cannot simply receive meshaccel's key next to it. Whatever the
+// translator decides, the user's entry must survive, and a workload meshaccel cannot change is reported.
+func TestUserNodeSelectorIsNeverErased(t *testing.T) {
+	ns := newNamespace(t)
+	createNode(t, ns+"-avx", mergeLabels(avx512Labels, map[string]string{"pool": ns}), nil)
+	createNode(t, ns+"-plain", map[string]string{"pool": ns}, nil)
+	pinned := sidecarDeployment(ns, "pinned")
+	pinned.Spec.Template.Spec.NodeSelector = map[string]string{"pool": ns}
+	create(t, pinned)
+	startOperator(t)
+	create(t, cryptoMBPolicy(ns, "tls", map[string]string{"app": "pinned"}))
+
+	eventually(t, 20*time.Second, func() error {
+		d := getDeployment(t, ns, "pinned")
+		if d.Spec.Template.Spec.NodeSelector["pool"] != ns {
+			t.Fatalf("the user's nodeSelector entry was erased: %v", d.Spec.Template.Spec.NodeSelector)
+		}
+		p, err := getPolicy(ns, "tls")
+		if err != nil {
+			return err
+		}
+		applied := condition(p, operator.ConditionApplied)
+		merged := d.Spec.Template.Spec.NodeSelector[cryptombNodeLabel] == "true" && strings.Contains(d.Spec.Template.Annotations[annotationProxyConfig], "cryptomb")
+		conflict := applied != nil && applied.Status == metav1.ConditionFalse && applied.Reason == operator.ReasonFieldConflict &&
+			strings.Contains(applied.Message, "nodeSelector") && d.Spec.Template.Annotations[annotationProxyConfig] == ""
+		if merged || conflict {
+			t.Logf("merged=%v conflict=%v (%v)", merged, conflict, applied)
+		}
+		if !merged && !conflict {
+			return fmt.Errorf("neither merged (nodeSelector %v, annotations %v) nor reported (Applied %+v)", d.Spec.Template.Spec.NodeSelector, d.Spec.Template.Annotations, applied)
+		}
+		return nil
+	})
+}

@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -194,6 +193,7 @@ const (
 	outcomeDeleted   outcomeResult = "deleted"
 	outcomeReleased  outcomeResult = "released"
 	outcomeClash     outcomeResult = "clash"
+	outcomeConflict  outcomeResult = "conflict"
 	outcomeFailed    outcomeResult = "failed"
 	outcomeSkipped   outcomeResult = "skipped"
 )
@@ -341,23 +341,21 @@ func (r *Reconciler) applyWorkload(ctx context.Context, ref extensions.WorkloadR
 }
 
 func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration, success outcomeResult, written *writeLog) (outcome, error) {
+	// Never forced: a field another manager holds stays theirs. Some fields meshaccel sets are atomic
+	// in server-side apply (nodeSelector, node affinity terms), so forcing would erase the user's
+	// entries, not just take meshaccel's.
 	err := r.client.Apply(ctx, ac, client.FieldOwner(FieldManager))
-	if apierrors.IsConflict(err) {
-		// The configuration carries only fields meshaccel owns by design (its annotations, its placement
-		// constraint, the gateway proxy's resources), so it takes them back; the event names the
-		// fields and their previous managers so the take-over is never silent.
-		r.log.Info("taking over fields meshaccel owns", "workload", ref.String(), "conflict", err.Error())
-		if obj := r.workloadObject(ref); obj != nil && r.recorder != nil {
-			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, EventFieldsTakenOver, "Apply",
-				"meshaccel took back fields it owns from another manager: %v", err)
-		}
-		err = r.client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership)
-	}
 	switch {
 	case err == nil:
 		written.add(appsv1.SchemeGroupVersion.WithKind(ref.Kind), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, resourceVersionOf(ac))
 		r.log.Info("applied workload", "workload", ref.String(), "outcome", string(success))
 		return outcome{result: success}, nil
+	case apierrors.IsConflict(err):
+		r.log.Info("workload fields held by another manager", "workload", ref.String(), "conflict", err.Error())
+		return outcome{result: outcomeConflict, issue: &issue{
+			Reason:  ReasonFieldConflict,
+			Message: fmt.Sprintf("%s left unchanged: %v", ref, conflictMessage(err)),
+		}}, nil
 	case apierrors.IsNotFound(err):
 		return outcome{result: outcomeSkipped}, nil
 	default:
@@ -366,16 +364,13 @@ func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensi
 	}
 }
 
-// workloadObject returns an object reference for events about a workload.
-func (r *Reconciler) workloadObject(ref extensions.WorkloadRef) runtime.Object {
-	meta := metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}
-	switch ref.Kind {
-	case "Deployment":
-		return &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: meta}
-	case "StatefulSet":
-		return &appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: meta}
+// conflictMessage shortens the API server's conflict error to the fields and their managers.
+func conflictMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "conflict"); i >= 0 {
+		msg = msg[i:]
 	}
-	return nil
+	return msg
 }
 
 // prune deletes owned objects Translate no longer wants and releases meshaccel's fields on workloads no

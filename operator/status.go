@@ -28,8 +28,12 @@ const (
 	ReasonApplied = "Applied"
 	// ReasonInputProblem: Translate found a problem confined to the policy (an invalid setting, a
 	// workload two policies select); what it already set up is left as it was.
-	ReasonInputProblem  = "InputProblem"
-	ReasonNameClash     = "NameClash"
+	ReasonInputProblem = "InputProblem"
+	ReasonNameClash    = "NameClash"
+	// ReasonFieldConflict: a workload field meshaccel would set is held by another field manager
+	// (for example the user's own nodeSelector, which server-side apply treats as one atomic value);
+	// the workload is left unchanged.
+	ReasonFieldConflict = "FieldConflict"
 	ReasonApplyFailed   = "ApplyFailed"
 	ReasonKindNotServed = "KindNotServed"
 )
@@ -58,7 +62,7 @@ func (s issueSet) hasInputProblem(policy types.NamespacedName) bool {
 
 // reasonPriority orders reasons when a policy has several kinds of problem: the one a user must fix
 // first names the condition.
-var reasonPriority = []string{ReasonInputProblem, ReasonNameClash, ReasonKindNotServed, ReasonApplyFailed}
+var reasonPriority = []string{ReasonInputProblem, ReasonNameClash, ReasonFieldConflict, ReasonKindNotServed, ReasonApplyFailed}
 
 func (s issueSet) summary(policy types.NamespacedName, include func(issue) bool) (reason, message string, ok bool) {
 	list := slices.DeleteFunc(slices.Clone(s[policy]), func(i issue) bool { return !include(i) })
@@ -95,7 +99,7 @@ func desiredStatus(live *v1alpha1.AccelerationPolicy, fromTranslate *v1alpha1.Ac
 	if reason, message, ok := issues.summary(nn, all); ok {
 		wanted = setCondition(wanted, metav1.Condition{Type: ConditionApplied, Status: metav1.ConditionFalse, Reason: reason, Message: message})
 		// Translate's Ready and Degraded already explain its own problems; the operator's findings
-		// (name clashes, failed requests) are news to them.
+		// (name clashes, field conflicts, failed requests) are news to them.
 		if reason, message, ok := issues.summary(nn, func(i issue) bool { return !i.fromTranslate() }); ok {
 			wanted = setCondition(wanted, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message})
 			wanted = setCondition(wanted, metav1.Condition{Type: ConditionDegraded, Status: metav1.ConditionTrue, Reason: reason, Message: message})
