@@ -114,7 +114,7 @@ func choosePlacement(t *corev1.PodTemplateSpec, candidates []*capability.Node, a
 			sort.Strings(keys)
 			return &plan.Placement{
 				NodeSelector: selector,
-				Description:  fmt.Sprintf("nodeSelector %s (selects %d of %d capable nodes)", strings.Join(keys, ","), selected, len(allowed)),
+				Description:  fmt.Sprintf("nodeSelector %s (selects %d of the %d nodes that support every enabled feature)", strings.Join(keys, ","), selected, len(allowed)),
 			}
 		}
 	}
