@@ -89,7 +89,7 @@ func renderedJSON(t *testing.T, r extensions.Result) string {
 // meshaccel applied last time. Translating them again must want exactly the same, or every reconcile
 // would roll the pods.
 func TestTranslationOfItsOwnOutputIsAFixedPoint(t *testing.T) {
-	for _, path := range []string{"../examples/cluster.yaml", "../internal/cli/testdata/in/required-affinity-merge.yaml", "../internal/cli/testdata/in/nfd-builtin-off.yaml"} {
+	for _, path := range []string{"../examples/cluster.yaml", "../internal/cli/testdata/in/placement-user-fields.yaml", "../internal/cli/testdata/in/nfd-builtin-off.yaml"} {
 		t.Run(path, func(t *testing.T) {
 			in := readInput(t, path)
 			first, err := extensions.Translate(in)

@@ -3,6 +3,7 @@ package extensions
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -78,61 +79,96 @@ type placementRequirement struct {
 	nodeLabel string
 }
 
-// choosePlacement builds the smallest constraint that keeps pods on allowed nodes: a nodeSelector on
-// meshaccel's NodeFeatureRule labels when every node it selects (among the candidates) is allowed, or
-// else required node affinity on the allowed host names. The user's own required terms are kept.
+// userConstraints says which scheduling fields the user's template sets. Under server-side apply a
+// pod's nodeSelector map and required node-affinity terms are atomic: meshaccel can only set one the
+// user leaves empty, or it would have to take the whole field over from its owner.
+func userConstraints(t *corev1.PodTemplateSpec) (nodeSelector, requiredAffinity bool) {
+	nodeSelector = len(t.Spec.NodeSelector) > 0
+	if a := t.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		requiredAffinity = len(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) > 0
+	}
+	return nodeSelector, requiredAffinity
+}
+
+// labelSelectsOnly reports whether every candidate carrying `label=true` is in allowed, and at least
+// one does: then the label alone keeps pods on allowed nodes.
+func labelSelectsOnly(label string, candidates []*capability.Node, allowed nodeSet) (selected int, ok bool) {
+	if label == "" {
+		return 0, false
+	}
+	for _, n := range candidates {
+		if n.Labels[label] != "true" {
+			continue
+		}
+		if !allowed[n.Name] {
+			return 0, false
+		}
+		selected++
+	}
+	return selected, selected > 0
+}
+
+// placementBlocked says why a feature that needs a constraint cannot get one without taking over a
+// field the user owns; empty when it can.
+func placementBlocked(t *corev1.PodTemplateSpec, nodeLabel string, candidates []*capability.Node, capable nodeSet) string {
+	userSelector, userAffinity := userConstraints(t)
+	switch {
+	case userSelector && userAffinity:
+		return "the workload sets both nodeSelector and required node affinity, and meshaccel never takes over a field its owner set; add a constraint to capable nodes yourself, or use placement WhereGuaranteed"
+	case userAffinity:
+		if _, ok := labelSelectsOnly(nodeLabel, candidates, capable); !ok {
+			return "the workload sets its own required node affinity, so meshaccel can only add a nodeSelector, and no NodeFeatureRule label selects only capable nodes (install meshaccel's NodeFeatureRules, or use placement WhereGuaranteed)"
+		}
+	}
+	return ""
+}
+
+// choosePlacement builds the constraint that keeps pods on allowed nodes, in a field the user leaves
+// empty: a nodeSelector on meshaccel's NodeFeatureRule labels when they select only allowed nodes, or
+// else required node affinity (on those labels, or on the allowed host names).
 func choosePlacement(t *corev1.PodTemplateSpec, candidates []*capability.Node, allowed nodeSet, reqs []placementRequirement) *plan.Placement {
 	if len(reqs) == 0 {
 		return nil
 	}
-	selector := map[string]string{}
-	usable := true
+	userSelector, _ := userConstraints(t)
+	labelsUsable := true
+	selected := len(allowed)
+	labels := make([]string, 0, len(reqs))
 	for _, r := range reqs {
-		if r.nodeLabel == "" {
-			usable = false
+		n, ok := labelSelectsOnly(r.nodeLabel, candidates, allowed)
+		if !ok {
+			labelsUsable = false
 			break
 		}
-		selector[r.nodeLabel] = "true"
+		selected = min(selected, n)
+		labels = append(labels, r.nodeLabel)
 	}
-	if usable {
-		selected := 0
-		for _, n := range candidates {
-			if !matchesSelector(n.Labels, selector) {
-				continue
-			}
-			if !allowed[n.Name] {
-				usable = false
-				break
-			}
-			selected++
+	sort.Strings(labels)
+	labels = slices.Compact(labels)
+	if labelsUsable && !userSelector {
+		selector := make(map[string]string, len(labels))
+		for _, l := range labels {
+			selector[l] = "true"
 		}
-		if usable && selected > 0 {
-			keys := make([]string, 0, len(selector))
-			for k := range selector {
-				keys = append(keys, k+"=true")
-			}
-			sort.Strings(keys)
-			return &plan.Placement{
-				NodeSelector: selector,
-				Description:  fmt.Sprintf("nodeSelector %s (selects %d of the %d nodes that support every enabled feature)", strings.Join(keys, ","), selected, len(allowed)),
-			}
+		return &plan.Placement{
+			NodeSelector: selector,
+			Description:  fmt.Sprintf("nodeSelector %s=true (selects nodes that support every enabled feature)", strings.Join(labels, "=true,")),
 		}
 	}
-	requirement := corev1.NodeSelectorRequirement{Key: hostnameLabel, Operator: corev1.NodeSelectorOpIn, Values: allowed.sorted()}
-	var terms []corev1.NodeSelectorTerm
-	if a := t.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-			term = *term.DeepCopy()
-			term.MatchExpressions = append(term.MatchExpressions, requirement)
-			terms = append(terms, term)
+	var term corev1.NodeSelectorTerm
+	var description string
+	if labelsUsable {
+		for _, l := range labels {
+			term.MatchExpressions = append(term.MatchExpressions, corev1.NodeSelectorRequirement{Key: l, Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}})
 		}
-	}
-	if len(terms) == 0 {
-		terms = []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{requirement}}}
+		description = fmt.Sprintf("required node affinity on %s=true (the workload has its own nodeSelector)", strings.Join(labels, "=true,"))
+	} else {
+		term.MatchExpressions = []corev1.NodeSelectorRequirement{{Key: hostnameLabel, Operator: corev1.NodeSelectorOpIn, Values: allowed.sorted()}}
+		description = fmt.Sprintf("required node affinity on %s in [%s] (no NodeFeatureRule label selects only capable nodes)", hostnameLabel, strings.Join(allowed.sorted(), ", "))
 	}
 	return &plan.Placement{
-		RequiredNodeAffinity: &corev1.NodeSelector{NodeSelectorTerms: terms},
-		Description:          fmt.Sprintf("required node affinity on %s in [%s] (no NodeFeatureRule label selects only capable nodes)", hostnameLabel, strings.Join(allowed.sorted(), ", ")),
+		RequiredNodeAffinity: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{term}},
+		Description:          description,
 	}
 }
 
@@ -157,7 +193,7 @@ func userTemplate(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
 	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
 		var kept []corev1.NodeSelectorRequirement
 		for _, r := range term.MatchExpressions {
-			if r.Key == hostnameLabel && r.Operator == corev1.NodeSelectorOpIn {
+			if (r.Key == hostnameLabel || strings.HasPrefix(r.Key, meshaccelLabelPrefix)) && r.Operator == corev1.NodeSelectorOpIn {
 				continue
 			}
 			kept = append(kept, r)

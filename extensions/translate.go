@@ -202,6 +202,7 @@ const (
 	ReasonNoCandidateNodes       = "NoSchedulableNodes"
 	ReasonNoCapableNodes         = "NoCapableNodes"
 	ReasonPlacementNotGuaranteed = "PlacementNotGuaranteed"
+	ReasonPlacementConflict      = "PlacementWouldTakeOverUserField"
 	ReasonQATPreferred           = "QATPreferred"
 	ReasonNotAGateway            = "NotAGateway"
 	ReasonNoProxyContainer       = "NoProxyContainer"
@@ -346,6 +347,9 @@ func (c *workloadContext) placeable(f capability.Feature, nodeLabel string, guar
 	}
 	d := FeatureDecision{Feature: f, Enabled: true, Reason: ReasonEnabled, CapableNodes: split.sorted, Evidence: append([]string(nil), split.evidence...)}
 	if len(incapable) > 0 && !guaranteedByResource {
+		if why := placementBlocked(c.template, nodeLabel, c.candidates, capable); why != "" {
+			return disabled(f, ReasonPlacementConflict, why), false
+		}
 		c.requirements = append(c.requirements, placementRequirement{feature: f, nodeLabel: nodeLabel})
 	}
 	// Later features only see the nodes this one allows.
