@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
@@ -40,6 +41,15 @@ func (e *encoder) i32s(v []int32) {
 	e.uint(uint64(len(v)))
 	for _, x := range v {
 		e.int(int64(x))
+	}
+}
+
+// i32blob writes an int32 array as its count and little-endian bytes, so that Load copies it in
+// one move instead of decoding a varint per element (the automata hold most of the artifact).
+func (e *encoder) i32blob(v []int32) {
+	e.uint(uint64(len(v)))
+	for _, x := range v {
+		e.b = binary.LittleEndian.AppendUint32(e.b, uint32(x))
 	}
 }
 
@@ -94,14 +104,12 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 	e.uint(uint64(len(rs.Matchers)))
 	for _, m := range rs.Matchers {
 		e.strs(m.Patterns)
-		for _, x := range m.Root {
-			e.int(int64(x))
-		}
-		e.i32s(m.EdgeStart)
+		e.i32blob(m.Root[:])
+		e.i32blob(m.EdgeStart)
 		e.str(string(m.EdgeBytes))
-		e.i32s(m.EdgeNext)
-		e.i32s(m.Fail)
-		e.i32s(m.Hit)
+		e.i32blob(m.EdgeNext)
+		e.i32blob(m.Fail)
+		e.i32blob(m.Hit)
 	}
 	e.uint(uint64(len(rs.Markers)))
 	for _, m := range rs.Markers {
@@ -272,6 +280,34 @@ func (d *decoder) i32s() []int32 {
 	return out
 }
 
+// littleEndian reports whether int32 memory has the artifact's byte order (wasm, amd64, arm64).
+var littleEndian = func() bool {
+	x := int32(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+func (d *decoder) i32blob() []int32 {
+	n := d.count(len(d.s) / 4)
+	if d.err != nil || d.off+4*n > len(d.s) {
+		d.fail("int32 array")
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]int32, n)
+	src := d.s[d.off : d.off+4*n]
+	if littleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), src)
+	} else {
+		for i := range out {
+			out[i] = int32(binary.LittleEndian.Uint32([]byte(src[4*i : 4*i+4])))
+		}
+	}
+	d.off += 4 * n
+	return out
+}
+
 func (d *decoder) macro() Macro {
 	n := d.count(len(d.s))
 	if n == 0 {
@@ -353,14 +389,16 @@ func Load(data []byte) (*Ruleset, error) {
 	for i := range rs.Matchers {
 		m := &Matcher{}
 		m.Patterns = d.strs()
-		for c := range m.Root {
-			m.Root[c] = d.i32()
+		if root := d.i32blob(); len(root) == len(m.Root) {
+			copy(m.Root[:], root)
+		} else {
+			d.fail("matcher root")
 		}
-		m.EdgeStart = d.i32s()
+		m.EdgeStart = d.i32blob()
 		m.EdgeBytes = []byte(d.str())
-		m.EdgeNext = d.i32s()
-		m.Fail = d.i32s()
-		m.Hit = d.i32s()
+		m.EdgeNext = d.i32blob()
+		m.Fail = d.i32blob()
+		m.Hit = d.i32blob()
 		rs.Matchers[i] = m
 	}
 	rs.Markers = make([]Marker, d.count(len(d.s)))

@@ -591,5 +591,87 @@ func (c *compiler) finish() (*Ruleset, error) {
 	}
 	c.rs.Rules = rules
 	c.rs.Phases = phases
+	c.compactTables()
 	return c.rs, nil
+}
+
+// compactTables drops the regexes and automata that only dropped rules (response phases,
+// SecRuleRemove*) used, and renumbers the references.
+func (c *compiler) compactTables() {
+	rs := c.rs
+	usedRx := make([]bool, len(rs.Regexes))
+	usedM := make([]bool, len(rs.Matchers))
+	markRx := func(i int32) {
+		if i >= 0 {
+			usedRx[i] = true
+		}
+	}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if r.Op.Kind == OpRx {
+			markRx(r.Op.Regex)
+		}
+		if r.Op.Kind == OpPm {
+			usedM[r.Op.Matcher] = true
+		}
+		for _, t := range r.Targets {
+			markRx(t.KeyRegex)
+		}
+		for _, x := range r.Exclusions {
+			markRx(x.KeyRegex)
+		}
+		for _, ct := range r.Ctls {
+			markRx(ct.Target.KeyRegex)
+		}
+	}
+	for i, used := range usedRx {
+		if used && rs.Regexes[i].PrefilterMatcher >= 0 {
+			usedM[rs.Regexes[i].PrefilterMatcher] = true
+		}
+	}
+	mMap := make([]int32, len(rs.Matchers))
+	var matchers []*Matcher
+	for i, m := range rs.Matchers {
+		mMap[i] = -1
+		if usedM[i] {
+			mMap[i] = int32(len(matchers))
+			matchers = append(matchers, m)
+		}
+	}
+	rxMap := make([]int32, len(rs.Regexes))
+	var regexes []Regex
+	for i, r := range rs.Regexes {
+		rxMap[i] = -1
+		if usedRx[i] {
+			if r.PrefilterMatcher >= 0 {
+				r.PrefilterMatcher = mMap[r.PrefilterMatcher]
+			}
+			rxMap[i] = int32(len(regexes))
+			regexes = append(regexes, r)
+		}
+	}
+	remapRx := func(i *int32) {
+		if *i >= 0 {
+			*i = rxMap[*i]
+		}
+	}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if r.Op.Kind == OpRx {
+			remapRx(&r.Op.Regex)
+		}
+		if r.Op.Kind == OpPm {
+			r.Op.Matcher = mMap[r.Op.Matcher]
+		}
+		for k := range r.Targets {
+			remapRx(&r.Targets[k].KeyRegex)
+		}
+		for k := range r.Exclusions {
+			remapRx(&r.Exclusions[k].KeyRegex)
+		}
+		for k := range r.Ctls {
+			remapRx(&r.Ctls[k].Target.KeyRegex)
+		}
+	}
+	rs.Regexes, rs.Matchers = regexes, matchers
 }
