@@ -74,10 +74,39 @@ type translation struct {
 	candidates map[string][]*capability.Node
 	splits     map[string]*capableSplit
 	names      map[string][]string
-	podsByNS   map[string][]*corev1.Pod
+	// podsByLabel indexes scheduled pods by "namespace/key=value" of each label, so a workload looks
+	// only at pods that carry one of its selector's labels.
+	podsByLabel map[string][]*corev1.Pod
+	podsByNS    map[string][]*corev1.Pod
 	// bypassNodes are the nodes where some workload wants the TCP/IP bypass and the node supports it.
 	bypassNodes nodeSet
 	bypassAsked bool
+}
+
+// podsMaybeSelected returns the scheduled pods that can match the workload's selector: those with one
+// of its matchLabels (the selector is checked afterwards), or all pods of the namespace.
+func (t *translation) podsMaybeSelected(w *workload) []*corev1.Pod {
+	if t.podsByNS == nil {
+		t.podsByNS = map[string][]*corev1.Pod{}
+		t.podsByLabel = map[string][]*corev1.Pod{}
+		for i := range t.in.Pods {
+			pod := &t.in.Pods[i]
+			if pod.Spec.NodeName == "" {
+				continue
+			}
+			t.podsByNS[pod.Namespace] = append(t.podsByNS[pod.Namespace], pod)
+			for k, v := range pod.Labels {
+				key := pod.Namespace + "/" + k + "=" + v
+				t.podsByLabel[key] = append(t.podsByLabel[key], pod)
+			}
+		}
+	}
+	if w.podSelector != nil {
+		for _, k := range sortedKeys(w.podSelector.MatchLabels) {
+			return t.podsByLabel[w.ref.Namespace+"/"+k+"="+w.podSelector.MatchLabels[k]]
+		}
+	}
+	return t.podsByNS[w.ref.Namespace]
 }
 
 // candidateNames lists a candidate set's node names once per set; decisions share it read-only.
@@ -563,18 +592,11 @@ func (c *workloadContext) findMisplacedPods() {
 	if len(c.enabledOn) == 0 {
 		return
 	}
-	if c.t.podsByNS == nil {
-		c.t.podsByNS = map[string][]*corev1.Pod{}
-		for i := range c.t.in.Pods {
-			pod := &c.t.in.Pods[i]
-			c.t.podsByNS[pod.Namespace] = append(c.t.podsByNS[pod.Namespace], pod)
-		}
-	}
 	selector := c.w.selector()
 	if selector == nil {
 		return
 	}
-	for _, pod := range c.t.podsByNS[c.w.ref.Namespace] {
+	for _, pod := range c.t.podsMaybeSelected(c.w) {
 		if pod.Spec.NodeName == "" || !selector.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
