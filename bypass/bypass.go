@@ -114,10 +114,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// loadedObjects is what Load keeps of the programs: not their variables. A loaded variable maps
+// the programs' read-only data into this process, which would keep that map in the kernel after
+// a detach until the garbage collector unmaps it.
+type loadedObjects struct {
+	bypassPrograms
+	bypassMaps
+}
+
+func (o *loadedObjects) Close() error {
+	return errors.Join(o.bypassPrograms.Close(), o.bypassMaps.Close())
+}
+
 // Bypass is the loaded and attached bypass.
 type Bypass struct {
 	cfg   Config
-	objs  bypassObjects
+	objs  loadedObjects
 	link  link.Link
 	opsID ebpf.ProgramID
 
@@ -298,6 +310,11 @@ func (b *Bypass) Close() error {
 	b.closed = true
 
 	unlock, err := lockDir(b.cfg.PinPath)
+	if errors.Is(err, os.ErrNotExist) {
+		// Removed under us (Remove, or an agent that found the node no longer enabled): nothing
+		// is pinned any more, and dropping our handles detaches what we hold.
+		return b.release()
+	}
 	if err != nil {
 		b.release()
 		return err

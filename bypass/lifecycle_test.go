@@ -7,12 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/meshaccel/meshaccel/bypass"
 	"github.com/meshaccel/meshaccel/bypass/bypasstest"
 )
@@ -142,6 +142,29 @@ func TestDetachLeavesNothing(t *testing.T) {
 	}
 	if got := attachedSockOps(t, cgroupPath); len(got) != 1 || got[0] != progs[0] {
 		t.Fatalf("cgroup carries sock_ops programs %v, want [%v]", got, progs[0])
+	}
+	// Tests of the agent process find the same objects from the kernel alone.
+	foundProgs, foundMaps, err := bypasstest.AttachedObjects(cgroupPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameIDs(foundProgs, progs) || !containsIDs(foundMaps, maps) {
+		t.Errorf("found programs %v and maps %v from the cgroup, loaded %v and %v", foundProgs, foundMaps, progs, maps)
+	}
+	for _, id := range foundMaps {
+		if !slices.Contains(maps, id) {
+			// The programs' constants (.rodata) live in a map of their own that ObjectIDs omits.
+			m, err := ebpf.NewMapFromID(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := m.Info()
+			m.Close()
+			if err != nil || !strings.HasSuffix(info.Name, ".rodata") {
+				t.Errorf("found map %d (%v, %v) that the bypass did not load", id, info, err)
+			}
+			maps = append(maps, id)
+		}
 	}
 	var traffic bypasstest.Snapshot
 	startHelper(t, "chain", helperOptions{cgroup: cgroup, netns: true}, chainArgs{
@@ -303,48 +326,18 @@ func TestLoadRefusesWhatCannotWork(t *testing.T) {
 
 func attachedSockOps(t *testing.T, cgroupPath string) []ebpf.ProgramID {
 	t.Helper()
-	f, err := os.Open(cgroupPath)
+	ids, err := bypasstest.AttachedSockOps(cgroupPath)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := link.QueryPrograms(link.QueryOptions{Target: int(f.Fd()), Attach: ebpf.AttachCGroupSockOps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []ebpf.ProgramID
-	for _, p := range res.Programs {
-		ids = append(ids, p.ID)
 	}
 	return ids
 }
 
-// waitGone waits until the kernel has freed the programs and maps (it does so asynchronously once
-// the last socket holding them has closed).
+// waitGone waits until the kernel has freed the programs and maps.
 func waitGone(t *testing.T, progs []ebpf.ProgramID, maps []ebpf.MapID) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var left []string
-		for _, id := range progs {
-			if p, err := ebpf.NewProgramFromID(id); err == nil {
-				p.Close()
-				left = append(left, fmt.Sprintf("program %d", id))
-			}
-		}
-		for _, id := range maps {
-			if m, err := ebpf.NewMapFromID(id); err == nil {
-				m.Close()
-				left = append(left, fmt.Sprintf("map %d", id))
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still loaded after detach: %v", left)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := bypasstest.WaitGone(progs, maps, 15*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -355,4 +348,12 @@ func readCountersMap(t *testing.T, m *ebpf.Map) bypass.Counters {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func sameIDs[ID ebpf.ProgramID | ebpf.MapID](a, b []ID) bool {
+	return len(a) == len(b) && containsIDs(a, b)
+}
+
+func containsIDs[ID ebpf.ProgramID | ebpf.MapID](all, some []ID) bool {
+	return !slices.ContainsFunc(some, func(id ID) bool { return !slices.Contains(all, id) })
 }

@@ -1,8 +1,14 @@
 package bypass
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// ErrNotAttached is what a Collector's read function returns while the bypass is detached (the
+// node is not enabled): the collector then exports no counters, and counts no scrape error.
+var ErrNotAttached = errors.New("the bypass is not attached on this node")
 
 // Collector exports the counters as Prometheus metrics, read from the kernel at each scrape.
 type Collector struct {
@@ -14,7 +20,8 @@ type Collector struct {
 	scrapeErrors                   prometheus.Counter
 }
 
-// NewCollector returns a collector over read, usually (*Bypass).Counters.
+// NewCollector returns a collector over read, usually (*Bypass).Counters. Counters start again
+// from zero when the bypass is detached and attached again: Prometheus sees a counter reset.
 func NewCollector(read func() (Counters, error)) *Collector {
 	const ns, sub = "meshaccel", "bypass"
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
@@ -49,6 +56,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.scrapeErrors.Collect(ch)
 	counters, err := c.read()
+	if errors.Is(err, ErrNotAttached) {
+		return
+	}
 	if err != nil {
 		c.scrapeErrors.Inc()
 		return

@@ -183,6 +183,15 @@ func TestCollector(t *testing.T) {
 	if len(families) != 1 || families[0].GetName() != "meshaccel_bypass_scrape_errors_total" || families[0].GetMetric()[0].GetCounter().GetValue() != 1 {
 		t.Errorf("a failed read should only count a scrape error, got %v", families)
 	}
+
+	reg = prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(func() (Counters, error) { return Counters{}, ErrNotAttached }))
+	if families, err = reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != 1 || families[0].GetMetric()[0].GetCounter().GetValue() != 0 {
+		t.Errorf("a detached bypass should export no counters and no scrape error, got %v", families)
+	}
 }
 
 func TestCountersSub(t *testing.T) {
