@@ -12,7 +12,7 @@ import (
 )
 
 // FormatVersion is the artifact format that MarshalBinary writes and Load accepts.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // EngineMode is SecRuleEngine.
 type EngineMode uint8
