@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +68,7 @@ func TestWafCompileResolvesIncludesAndDataFilesRelativeToTheirFile(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stderr, "compiled 1 rules") || !strings.Contains(stderr, "artifact v1") {
+	if !strings.Contains(stderr, "compiled 1 rules") || !strings.Contains(stderr, fmt.Sprintf("artifact v%d", ruleset.FormatVersion)) {
 		t.Errorf("summary: %q", stderr)
 	}
 	e := loadWafArtifact(t, out)
