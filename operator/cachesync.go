@@ -19,6 +19,7 @@ import (
 type writeLog struct {
 	mu     sync.Mutex
 	writes []write
+	own    *ownWrites
 }
 
 type write struct {
@@ -28,6 +29,9 @@ type write struct {
 }
 
 func (l *writeLog) add(gvk schema.GroupVersionKind, key client.ObjectKey, resourceVersion string) {
+	if l.own != nil && resourceVersion != "" {
+		l.own.record(gvk.Kind, key, resourceVersion)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.writes = append(l.writes, write{gvk: gvk, key: key, resourceVersion: resourceVersion})
@@ -107,4 +111,50 @@ func newer(a, b string) bool {
 	x, errA := strconv.ParseUint(a, 10, 64)
 	y, errB := strconv.ParseUint(b, 10, 64)
 	return errA == nil && errB == nil && x > y
+}
+
+// ownWrites remembers the resourceVersions the operator's own writes produced, so that the watch
+// events they cause do not start another reconcile: the reconcile that wrote them already waited for
+// the cache to show them, so a reconcile they would start has nothing to do but costs a full pass.
+type ownWrites struct {
+	mu      sync.Mutex
+	entries map[ownWrite]time.Time
+}
+
+type ownWrite struct {
+	kind            string
+	key             client.ObjectKey
+	resourceVersion string
+}
+
+func (o *ownWrites) record(kind string, key client.ObjectKey, resourceVersion string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.entries == nil {
+		o.entries = map[ownWrite]time.Time{}
+	}
+	o.entries[ownWrite{kind, key, resourceVersion}] = time.Now()
+}
+
+// consume reports whether obj is exactly the state an own write produced, forgetting it.
+func (o *ownWrites) consume(kind string, obj client.Object) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := ownWrite{kind, client.ObjectKeyFromObject(obj), obj.GetResourceVersion()}
+	if _, ok := o.entries[w]; ok {
+		delete(o.entries, w)
+		return true
+	}
+	return false
+}
+
+// expire drops entries whose event never came (a relist replaced it), so the set stays small.
+func (o *ownWrites) expire(olderThan time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for w, at := range o.entries {
+		if time.Since(at) > olderThan {
+			delete(o.entries, w)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	istionetworkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -45,6 +46,8 @@ type ManagerOptions struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// GracefulShutdownTimeout bounds how long in-flight work may take after SIGTERM (default 30s).
 	GracefulShutdownTimeout time.Duration
+	// PprofAddr serves Go's profiling endpoints (empty or "0" disables).
+	PprofAddr string
 }
 
 // DefaultLeaderElectionID is the Lease name replicas compete for.
@@ -78,6 +81,7 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (manager.Manager, error) 
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true, // the next replica takes over at once on a clean shutdown
 		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
+		PprofBindAddress:              opts.PprofAddr,
 	}
 	if opts.LeaseDuration > 0 {
 		mgrOpts.LeaseDuration = &opts.LeaseDuration
@@ -109,13 +113,24 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (manager.Manager, error) 
 	return mgr, nil
 }
 
-// trimPod drops what Translate never reads from cached Pods, which dominate the cache's memory.
+// trimPod keeps only what the translator reads from a Pod (identity, labels, owner, node, phase):
+// pods outnumber every other kind and most of their bytes are container specs and status.
+// TestTrimmedCacheTranslatesTheSame guards this against the translator starting to read more.
 func trimPod(obj any) (any, error) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		pod.ManagedFields = nil
-		delete(pod.Annotations, corev1.LastAppliedConfigAnnotation)
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
 	}
-	return obj, nil
+	return &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Generation: pod.Generation, Labels: pod.Labels, OwnerReferences: pod.OwnerReferences,
+			DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}, nil
 }
 
 // trimNode drops managed fields and the image list (often the largest part of a Node).
@@ -157,9 +172,9 @@ func Setup(mgr manager.Manager, opts Options) (*Reconciler, error) {
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Node{}, enqueue, builder.WithPredicates(nodeChanged)).
 		Watches(&corev1.Pod{}, enqueue, builder.WithPredicates(podChanged)).
-		Watches(&appsv1.Deployment{}, enqueue, builder.WithPredicates(workloadChanged)).
-		Watches(&appsv1.StatefulSet{}, enqueue, builder.WithPredicates(workloadChanged)).
-		Watches(&corev1.ConfigMap{}, enqueue)
+		Watches(&appsv1.Deployment{}, enqueue, builder.WithPredicates(workloadChanged, r.notOwnWrite("Deployment"))).
+		Watches(&appsv1.StatefulSet{}, enqueue, builder.WithPredicates(workloadChanged, r.notOwnWrite("StatefulSet"))).
+		Watches(&corev1.ConfigMap{}, enqueue, builder.WithPredicates(r.notOwnWrite("ConfigMap")))
 	if kinds.NodeFeatures {
 		b = b.Watches(&nfdv1alpha1.NodeFeature{}, enqueue)
 	}
@@ -167,13 +182,13 @@ func Setup(mgr manager.Manager, opts Options) (*Reconciler, error) {
 		b = b.Watches(&devicepluginv1.QatDevicePlugin{}, enqueue, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	}
 	if kinds.EnvoyFilters {
-		b = b.Watches(&istionetworkingv1alpha3.EnvoyFilter{}, enqueue, builder.WithPredicates(specOrMetadataChanged))
+		b = b.Watches(&istionetworkingv1alpha3.EnvoyFilter{}, enqueue, builder.WithPredicates(specOrMetadataChanged, r.notOwnWrite("EnvoyFilter")))
 	}
 	if kinds.VirtualServices {
 		b = b.Watches(&istionetworkingv1.VirtualService{}, enqueue, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 	}
 	if kinds.WasmPlugins {
-		b = b.Watches(&istioextensionsv1alpha1.WasmPlugin{}, enqueue, builder.WithPredicates(specOrMetadataChanged))
+		b = b.Watches(&istioextensionsv1alpha1.WasmPlugin{}, enqueue, builder.WithPredicates(specOrMetadataChanged, r.notOwnWrite("WasmPlugin")))
 	}
 	if err := b.Complete(r); err != nil {
 		return nil, fmt.Errorf("building controller: %w", err)

@@ -3,7 +3,9 @@ package operator_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -26,13 +28,23 @@ const (
 )
 
 // placedOnCryptoMBNodes reports whether the pod template keeps pods on CryptoMB nodes, by node
-// selector or required node affinity.
+// selector or by required node affinity on the CryptoMB label or on the capable nodes' host names.
 func placedOnCryptoMBNodes(spec corev1.PodSpec) bool {
 	if spec.NodeSelector[cryptombNodeLabel] == "true" {
 		return true
 	}
 	a := spec.Affinity
-	return a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, r := range term.MatchExpressions {
+			if r.Key == cryptombNodeLabel || r.Key == "kubernetes.io/hostname" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestEnableAndDisableFeature(t *testing.T) {
@@ -637,7 +649,8 @@ func TestTwoPoliciesCompetingForOneWorkload(t *testing.T) {
 
 // TestUserNodeSelectorIsNeverErased: nodeSelector is one atomic value in server-side apply, so a
 // workload whose owner already set one cannot simply receive meshaccel's key next to it. Whatever the
-// translator decides, the user's entry must survive, and a workload meshaccel cannot change is reported.
+// translator decides (another constraint, or the same field), the user's entry must survive, and a
+// workload meshaccel cannot change is reported.
 func TestUserNodeSelectorIsNeverErased(t *testing.T) {
 	ns := newNamespace(t)
 	createNode(t, ns+"-avx", mergeLabels(avx512Labels, map[string]string{"pool": ns}), nil)
@@ -658,15 +671,93 @@ func TestUserNodeSelectorIsNeverErased(t *testing.T) {
 			return err
 		}
 		applied := condition(p, operator.ConditionApplied)
-		merged := d.Spec.Template.Spec.NodeSelector[cryptombNodeLabel] == "true" && strings.Contains(d.Spec.Template.Annotations[annotationProxyConfig], "cryptomb")
+		placed := placedOnCryptoMBNodes(d.Spec.Template.Spec) && strings.Contains(d.Spec.Template.Annotations[annotationProxyConfig], "cryptomb")
 		conflict := applied != nil && applied.Status == metav1.ConditionFalse && applied.Reason == operator.ReasonFieldConflict &&
 			strings.Contains(applied.Message, "nodeSelector") && d.Spec.Template.Annotations[annotationProxyConfig] == ""
-		if merged || conflict {
-			t.Logf("merged=%v conflict=%v (%v)", merged, conflict, applied)
+		if placed || conflict {
+			t.Logf("placed=%v conflict=%v (%v)", placed, conflict, applied)
 		}
-		if !merged && !conflict {
-			return fmt.Errorf("neither merged (nodeSelector %v, annotations %v) nor reported (Applied %+v)", d.Spec.Template.Spec.NodeSelector, d.Spec.Template.Annotations, applied)
+		if !placed && !conflict {
+			return fmt.Errorf("neither placed (nodeSelector %v, annotations %v) nor reported (Applied %+v)", d.Spec.Template.Spec.NodeSelector, d.Spec.Template.Annotations, applied)
 		}
 		return nil
 	})
+}
+
+// TestLeaderElectionStandbyAndProbes runs two replicas: only the leader reconciles, both are ready
+// (the standby has a synced cache), the leader serves metrics, and when the leader shuts down the
+// standby takes over at once (the lease is released on shutdown).
+func TestLeaderElectionStandbyAndProbes(t *testing.T) {
+	ns := newNamespace(t)
+	createNode(t, ns+"-avx", avx512Labels, nil)
+	createNode(t, ns+"-plain", nil, nil)
+	create(t, sidecarDeployment(ns, "web"))
+	replica := func(metrics, probes string) func(*operatorConfig) {
+		return func(c *operatorConfig) {
+			c.manager.LeaderElection = true
+			c.manager.LeaderElectionNamespace = ns
+			c.manager.LeaderElectionID = "meshaccel-ha"
+			c.manager.MetricsAddr, c.manager.ProbeAddr = metrics, probes
+		}
+	}
+	leader := startOperator(t, replica("127.0.0.1:18380", "127.0.0.1:18381"))
+	leader.waitForReconciles(t, 0)
+	standby := startOperator(t, replica("0", "127.0.0.1:18391"))
+	for _, addr := range []string{"127.0.0.1:18381", "127.0.0.1:18391"} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			eventually(t, 10*time.Second, func() error { return httpOK("http://" + addr + path) })
+		}
+	}
+	if err := httpContains("http://127.0.0.1:18380/metrics", "meshaccel_reconcile_duration_seconds_bucket"); err != nil {
+		t.Error(err)
+	}
+
+	create(t, cryptoMBPolicy(ns, "tls", map[string]string{"app": "web"}))
+	waitForFeature(t, ns, "tls", "Deployment", "web", "cryptomb", true, "Enabled")
+	if n := standby.reconciler.Reconciles(); n != 0 {
+		t.Errorf("the standby reconciled %d times while the leader held the lease", n)
+	}
+
+	leader.stop(t)
+	standby.waitForReconciles(t, 0)
+	p, _ := getPolicy(ns, "tls")
+	policy := p.DeepCopy()
+	policy.Spec.Features.CryptoMB.PollDelay = &metav1.Duration{Duration: 7 * time.Millisecond}
+	if err := k8s.Update(context.Background(), policy); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if v := getDeployment(t, ns, "web").Spec.Template.Annotations[annotationProxyConfig]; !strings.Contains(v, "0.007s") {
+			return fmt.Errorf("the new leader has not applied the policy change: %s", v)
+		}
+		return nil
+	})
+}
+
+func httpOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+func httpContains(url, want string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(body), want) {
+		return fmt.Errorf("%s does not serve %s", url, want)
+	}
+	return nil
 }

@@ -81,3 +81,11 @@ func managersChanged(o, n client.Object) bool {
 	}
 	return false
 }
+
+// notOwnWrite drops the create and update events that the operator's own writes to kind caused.
+func (r *Reconciler) notOwnWrite(kind string) predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return !r.own.consume(kind, e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool { return !r.own.consume(kind, e.ObjectNew) },
+	}
+}

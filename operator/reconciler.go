@@ -2,6 +2,9 @@ package operator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -72,9 +75,11 @@ type Reconciler struct {
 	kinds     optionalKinds
 	log       logr.Logger
 
-	// liveChecks remembers, per owned object, the resourceVersion and digest last found up to date, so
-	// an unchanged object costs a map lookup instead of a JSON comparison.
+	// liveChecks remembers, per owned object and workload, the resourceVersion and configuration digest
+	// last found up to date, so an unchanged object costs a map lookup instead of a comparison.
 	liveChecks sync.Map // objectKey -> liveCheck
+
+	own ownWrites
 
 	reconciles atomic.Uint64
 }
@@ -115,7 +120,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 
 	var requestErrs []error
-	written := &writeLog{}
+	r.own.expire(time.Minute)
+	written := &writeLog{own: &r.own}
 	requestErrs = append(requestErrs, r.applyAll(ctx, snap, res, issues, written)...)
 	t = phase("apply", t)
 	requestErrs = append(requestErrs, r.prune(ctx, snap, res, issues, written)...)
@@ -300,44 +306,67 @@ func workloadIndex(snap *snapshot) (map[types.NamespacedName]*appsv1.Deployment,
 }
 
 // applyWorkload applies a workload patch unless the fields meshaccel's manager holds already equal it.
+// Reading those fields back from managed fields is the expensive part of a reconcile at scale, so a
+// workload found (or made) equal is remembered by resourceVersion and configuration digest.
 func (r *Reconciler) applyWorkload(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration,
 	deployments map[types.NamespacedName]*appsv1.Deployment, statefulSets map[types.NamespacedName]*appsv1.StatefulSet,
 	written *writeLog,
 ) (outcome, error) {
 	nn := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-	var current any
+	var live metav1.Object
+	var extract func() (any, error)
 	switch ac.(type) {
 	case *appsv1ac.DeploymentApplyConfiguration:
-		live, ok := deployments[nn]
+		d, ok := deployments[nn]
 		if !ok {
 			return outcome{result: outcomeSkipped}, nil // deleted since the snapshot
 		}
-		extracted, err := appsv1ac.ExtractDeployment(live, FieldManager)
-		if err != nil {
-			return outcome{result: outcomeFailed}, fmt.Errorf("reading meshaccel's fields of %s: %w", ref, err)
-		}
-		current = extracted
+		live, extract = d, func() (any, error) { return appsv1ac.ExtractDeployment(d, FieldManager) }
 	case *appsv1ac.StatefulSetApplyConfiguration:
-		live, ok := statefulSets[nn]
+		st, ok := statefulSets[nn]
 		if !ok {
 			return outcome{result: outcomeSkipped}, nil
 		}
-		extracted, err := appsv1ac.ExtractStatefulSet(live, FieldManager)
-		if err != nil {
-			return outcome{result: outcomeFailed}, fmt.Errorf("reading meshaccel's fields of %s: %w", ref, err)
-		}
-		current = extracted
+		live, extract = st, func() (any, error) { return appsv1ac.ExtractStatefulSet(st, FieldManager) }
 	default:
 		return outcome{result: outcomeFailed}, fmt.Errorf("workload patch for %s has unsupported type %T", ref, ac)
+	}
+	key := objectKey{ref.Kind, ref.Namespace, ref.Name}
+	hash, err := digest(ac)
+	if err != nil {
+		return outcome{result: outcomeFailed}, fmt.Errorf("encoding the configuration for %s: %w", ref, err)
+	}
+	if prev, ok := r.liveChecks.Load(key); ok && prev.(liveCheck) == (liveCheck{live.GetResourceVersion(), hash}) {
+		return outcome{result: outcomeUnchanged}, nil
+	}
+	current, err := extract()
+	if err != nil {
+		return outcome{result: outcomeFailed}, fmt.Errorf("reading meshaccel's fields of %s: %w", ref, err)
 	}
 	same, err := sameApplyConfiguration(ac, current)
 	if err != nil {
 		return outcome{result: outcomeFailed}, fmt.Errorf("comparing %s: %w", ref, err)
 	}
 	if same {
+		r.liveChecks.Store(key, liveCheck{live.GetResourceVersion(), hash})
 		return outcome{result: outcomeUnchanged}, nil
 	}
-	return r.applyWorkloadConfiguration(ctx, ref, ac, outcomeApplied, written)
+	o, err := r.applyWorkloadConfiguration(ctx, ref, ac, outcomeApplied, written)
+	if o.result == outcomeApplied {
+		// The response filled ac: its resourceVersion is the state that holds exactly this configuration.
+		r.liveChecks.Store(key, liveCheck{resourceVersionOf(ac), hash})
+	}
+	return o, err
+}
+
+// digest identifies an apply configuration's content.
+func digest(v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:12]), nil
 }
 
 func (r *Reconciler) applyWorkloadConfiguration(ctx context.Context, ref extensions.WorkloadRef, ac runtime.ApplyConfiguration, success outcomeResult, written *writeLog) (outcome, error) {

@@ -149,6 +149,12 @@ func BenchmarkOperatorAtScale(b *testing.B) {
 	}
 	restart := time.Since(restartStart)
 	resync := op.lastReconcile()
+	var phases []string
+	for _, phase := range []string{"snapshot", "translate", "apply", "prune", "status", "cachesync"} {
+		d := time.Duration(op.metric("meshaccel_reconcile_duration_seconds", "phase", phase) / max(1, op.reconciles()) * float64(time.Second))
+		phases = append(phases, fmt.Sprintf("%s %s", phase, d.Round(time.Millisecond)))
+	}
+	heap := op.metric("go_memstats_heap_inuse_bytes", "", "")
 	rss2, hwm2 := op.memory()
 	restartWrites := op.writes()
 	op.stop()
@@ -168,10 +174,11 @@ func BenchmarkOperatorAtScale(b *testing.B) {
 	fmt.Printf("| same, p99 | %s | ≤ 2 s |\n", pct(all, 0.99).Round(time.Millisecond))
 	fmt.Printf("| node label change → first workload applied, p50 / p99 | %s / %s | |\n", pct(first, 0.5).Round(time.Millisecond), pct(first, 0.99).Round(time.Millisecond))
 	fmt.Printf("| full resync: one reconcile of the whole cluster, nothing to change | %s | ≤ 10 s |\n", resync.Round(time.Millisecond))
+	fmt.Printf("| that reconcile by phase | %s | |\n", strings.Join(phases, ", "))
 	fmt.Printf("| operator restart → first reconcile done (cache sync included), writes | %s, %v writes | |\n", restart.Round(time.Millisecond), restartWrites)
 	fmt.Printf("| cold start → all %d workloads applied and %d policies reported (%v writes, mean reconcile %s) | %s | |\n", workloads, *pools, coldWrites, coldReconcile.Round(time.Millisecond), cold.Round(time.Millisecond))
 	fmt.Printf("| operator RSS after the label changes (peak) | %d MB (%d MB) | ≤ 300 MB |\n", rss>>20, hwm>>20)
-	fmt.Printf("| operator RSS after the restart resync (peak) | %d MB (%d MB) | |\n", rss2>>20, hwm2>>20)
+	fmt.Printf("| operator RSS after the restart resync (peak); Go heap in use | %d MB (%d MB); %.0f MB | |\n", rss2>>20, hwm2>>20, heap/(1<<20))
 	fmt.Printf("| write requests during the label changes | %v | |\n", changeWrites)
 	fmt.Printf("\nCluster: %d nodes (%d pools, %d AVX-512 nodes each), %d pods, %d Deployments, %d policies (CryptoMB, Required placement). %s, %d CPUs, GOMAXPROCS %d.\n",
 		nodes, *pools, *capablePerPool, pods, workloads, *pools, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))

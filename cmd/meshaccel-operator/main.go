@@ -45,6 +45,7 @@ func run(args []string) error {
 		kubeconfig      = fs.String("kubeconfig", "", "Path to a kubeconfig; empty uses $KUBECONFIG or the in-cluster config.")
 		metricsAddr     = fs.String("metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint (\"0\" disables it).")
 		probeAddr       = fs.String("health-probe-bind-address", ":8081", "Address of /healthz and /readyz (\"0\" disables them).")
+		pprofAddr       = fs.String("pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints (\"0\" disables them).")
 		leaderElect     = fs.Bool("leader-elect", false, "Run only while holding the leader lease, so replicas can stand by.")
 		leaderNamespace = fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the leader lease (default $POD_NAMESPACE).")
 		debounce        = fs.Duration("debounce", 100*time.Millisecond, "How long events are gathered into one reconcile.")
@@ -78,6 +79,7 @@ func run(args []string) error {
 	mgr, err := operator.NewManager(cfg, operator.ManagerOptions{
 		MetricsAddr:             *metricsAddr,
 		ProbeAddr:               *probeAddr,
+		PprofAddr:               *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionNamespace: *leaderNamespace,
 	})
