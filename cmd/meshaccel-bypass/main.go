@@ -1,6 +1,8 @@
-// Command meshaccel-bypass is the node agent of the eBPF TCP/IP bypass: it attaches the bypass to
-// a cgroup v2 (the node's pods), serves its counters as Prometheus metrics and detaches on
-// SIGTERM. Paired connections keep their fast path until they close.
+// Command meshaccel-bypass is the node agent of the eBPF TCP/IP bypass: it probes the node,
+// publishes whether it has a cgroup v2 as a node label through NFD, attaches the bypass to a
+// cgroup v2 (the node's pods) always or only while the operator lists the node, serves its
+// counters as Prometheus metrics and detaches on SIGTERM. Paired connections keep their fast path
+// until they close. See usage for the modes.
 package main
 
 import (
@@ -8,9 +10,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -19,9 +20,7 @@ import (
 	"time"
 
 	"github.com/meshaccel/meshaccel/bypass"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func main() {
@@ -42,18 +41,60 @@ func main() {
 
 var errUsage = errors.New("usage")
 
+const usage = `Usage: meshaccel-bypass [flags]
+
+The node agent of the meshaccel eBPF TCP/IP bypass: it short-circuits the kernel TCP/IP stack
+between the sockets of one node that an Istio sidecar data path connects.
+
+At start the agent probes the node: the kernel's BPF facilities (Linux %[1]s or later) and the
+cgroup v2 at -cgroup (on a hybrid host, at its unified/ subdirectory). With -nfd-features-file it
+then publishes the cgroup result as the node label
+
+    %[2]s=true|false
+
+through Node Feature Discovery's local feature files (on the host in
+%[3]s); the operator reads it, with the node's kernel
+version, to decide where the bypass can run.
+
+A node that cannot run the bypass keeps the agent in probe-only mode: it logs why, reports it on
+/healthz and as meshaccel_bypass_supported 0, and never attaches, so the DaemonSet does not
+crash-loop on such nodes.
+
+Without -enabled-nodes-file the bypass is attached for as long as the agent runs. With it, the
+file lists the nodes where the bypass must be active, one name per line (the operator renders it
+into the ConfigMap meshaccel-bypass-nodes, key nodes). Every -poll-interval the agent attaches when
+-node-name is listed, and detaches when it is not, the file is absent or cannot be read.
+
+SIGTERM detaches (or, with -keep-attached, leaves the bypass pinned for the next agent, which
+adopts it without a gap). -remove detaches a bypass left on the node and removes the feature file.
+
+Flags:
+`
+
 type options struct {
-	cfg          bypass.Config
-	metricsAddr  string
-	keepAttached bool
-	remove       bool
-	probe        bool
+	cfg              bypass.Config
+	metricsAddr      string
+	keepAttached     bool
+	remove           bool
+	probe            bool
+	nodeName         string
+	enabledNodesFile string
+	pollInterval     time.Duration
+	nfdFeaturesFile  string
 }
 
-func parseFlags(args []string) (options, error) {
+func parseFlags(args []string) (options, error) { return parseFlagsTo(os.Stderr, args) }
+
+// parseFlagsTo parses args, writing usage and flag errors to output.
+func parseFlagsTo(output io.Writer, args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("meshaccel-bypass", flag.ContinueOnError)
-	fs.StringVar(&o.cfg.CgroupPath, "cgroup", "", "cgroup v2 directory to attach to: the node's pods, e.g. /host/sys/fs/cgroup/kubepods.slice (default: the root of the cgroup v2 mount)")
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), usage, bypass.MinKernel, bypass.CgroupV2Label, bypass.NFDFeaturesDir)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.cfg.CgroupPath, "cgroup", "", "cgroup v2 directory to attach to: the node's pods, e.g. /host/sys/fs/cgroup/kubepods.slice; on a hybrid host a cgroup v1 root whose unified/ is the v2 hierarchy works too (default: the cgroup v2 mount the agent sees)")
 	fs.StringVar(&o.cfg.PinPath, "pin-path", bypass.DefaultPinPath, "bpffs directory for the pinned maps and cgroup link")
 	fs.BoolVar(&o.cfg.MountBPFFS, "mount-bpffs", false, "mount a bpf filesystem on the pin path's parent when none is mounted")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9477", "address of the /metrics and /healthz endpoint (empty: none)")
@@ -63,8 +104,12 @@ func parseFlags(args []string) (options, error) {
 	sourceV6 := fs.String("inbound-source-ipv6", bypass.DefaultInboundSourceIPv6.String(), "IPv6 address the sidecar dials its app from (Istio InboundPassthroughBindIpv6)")
 	paths := fs.String("paths", joinPaths(bypass.DefaultPaths), "comma-separated paths to accelerate: outbound, inbound, proxy_to_proxy, local (leave inbound out on nodes whose apps read sockets with splice(2))")
 	fs.BoolVar(&o.keepAttached, "keep-attached", false, "on exit, leave the bypass attached and pinned for the next agent instead of detaching")
-	fs.BoolVar(&o.remove, "remove", false, "detach and unpin a bypass left on the node (by a killed agent or an incompatible version), then exit")
+	fs.BoolVar(&o.remove, "remove", false, "detach and unpin a bypass left on the node (by a killed agent or an incompatible version), remove the -nfd-features-file, then exit")
 	fs.BoolVar(&o.probe, "probe", false, "check that the kernel can run the bypass, then exit")
+	fs.StringVar(&o.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name, as listed in -enabled-nodes-file (default: $NODE_NAME)")
+	fs.StringVar(&o.enabledNodesFile, "enabled-nodes-file", "", "file listing the nodes where the bypass must be active, one per line, such as the mounted key nodes of the ConfigMap meshaccel-bypass-nodes; absent file: no node (default: none, always attached)")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 10*time.Second, "how often to re-read -enabled-nodes-file")
+	fs.StringVar(&o.nfdFeaturesFile, "nfd-features-file", "", "NFD local feature file to publish "+bypass.CgroupV2Label+" in, e.g. "+bypass.NFDFeaturesDir+"/"+bypass.FeatureFileName+" as the host sees it (default: none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -101,6 +146,26 @@ func parseFlags(args []string) (options, error) {
 	if len(o.cfg.Paths) == 0 {
 		return o, fmt.Errorf("%w: -paths is empty: name at least one path", errUsage)
 	}
+	if o.pollInterval <= 0 {
+		return o, fmt.Errorf("%w: -poll-interval %s is not positive", errUsage, o.pollInterval)
+	}
+	if o.enabledNodesFile != "" {
+		if o.nodeName == "" {
+			return o, fmt.Errorf("%w: -enabled-nodes-file needs this node's name: set -node-name or NODE_NAME (the downward API's spec.nodeName)", errUsage)
+		}
+		if errs := validation.IsDNS1123Subdomain(o.nodeName); len(errs) > 0 {
+			return o, fmt.Errorf("%w: -node-name %q is not a node name: %s", errUsage, o.nodeName, strings.Join(errs, "; "))
+		}
+	}
+	// The cgroup is a fact of the node, checked when the agent probes it; every other setting is
+	// checked here.
+	check := o.cfg
+	if check.CgroupPath == "" {
+		check.CgroupPath = "/sys/fs/cgroup"
+	}
+	if err := check.Validate(); err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
 	return o, nil
 }
 
@@ -110,98 +175,4 @@ func joinPaths(paths []bypass.Path) string {
 		names[i] = p.String()
 	}
 	return strings.Join(names, ",")
-}
-
-func run(ctx context.Context, args []string, log *slog.Logger) error {
-	o, err := parseFlags(args)
-	if err != nil {
-		return err
-	}
-	switch {
-	case o.probe:
-		if err := bypass.Probe(); err != nil {
-			return err
-		}
-		log.Info("the kernel can run the bypass")
-		return nil
-	case o.remove:
-		if err := bypass.Remove(o.cfg.PinPath); err != nil {
-			return err
-		}
-		log.Info("bypass removed", "pinPath", o.cfg.PinPath)
-		return nil
-	}
-	if o.cfg.CgroupPath == "" {
-		if o.cfg.CgroupPath, err = bypass.Cgroup2Mount(); err != nil {
-			return err
-		}
-	}
-	if err := o.cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-
-	b, err := bypass.Load(o.cfg)
-	if err != nil {
-		return err
-	}
-	log.Info("bypass attached", "cgroup", o.cfg.CgroupPath, "pinPath", b.Config().PinPath,
-		"paths", joinPaths(b.Config().Paths), "outboundPort", b.Config().OutboundCapturePort,
-		"inboundPort", b.Config().InboundCapturePort)
-
-	var server *http.Server
-	serveErr := make(chan error, 1)
-	if o.metricsAddr != "" {
-		server, err = serveMetrics(o.metricsAddr, b, log, serveErr)
-		if err != nil {
-			b.Close()
-			return err
-		}
-	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-	case err = <-serveErr:
-		log.Error("metrics endpoint failed", "err", err)
-	}
-	if server != nil {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		server.Shutdown(shutdown)
-		cancel()
-	}
-	if o.keepAttached {
-		log.Info("leaving the bypass attached for the next agent", "pinPath", b.Config().PinPath)
-		return errors.Join(err, b.Release())
-	}
-	if cerr := b.Close(); cerr != nil {
-		return errors.Join(err, cerr)
-	}
-	log.Info("bypass detached; paired connections keep their fast path until they close")
-	return err
-}
-
-func serveMetrics(addr string, b *bypass.Bypass, log *slog.Logger, serveErr chan<- error) (*http.Server, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(bypass.NewCollector(b.Counters), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if _, err := b.Counters(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-metrics-addr %q: %w", addr, err)
-	}
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("serving metrics", "addr", l.Addr().String())
-	go func() {
-		if err := server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
-		}
-	}()
-	return server, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,10 +48,44 @@ func TestParseFlags(t *testing.T) {
 		"-inbound-port 0":                "-inbound-port 0 is not a TCP port",
 		"-inbound-source-ipv4 127.0.0.x": `-inbound-source-ipv4 "127.0.0.x"`,
 		"extra":                          "unexpected arguments",
+		"-poll-interval 0s":              "-poll-interval 0s is not positive",
+		"-enabled-nodes-file /n":         "set -node-name or NODE_NAME",
+		"-enabled-nodes-file /n -node-name $(NODE_NAME)": `-node-name "$(NODE_NAME)" is not a node name`,
+		"-cgroup kubepods": `CgroupPath "kubepods" is not absolute`,
 	} {
 		_, err := parseFlags(strings.Fields(args))
 		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseFlags(%s) = %v, want a usage error containing %q", args, err, want)
+		}
+	}
+}
+
+func TestParseFlagsNodeName(t *testing.T) {
+	t.Setenv("NODE_NAME", "ip-10-0-1-7.ec2.internal")
+	o, err := parseFlags([]string{"-enabled-nodes-file", "/etc/meshaccel/bypass/nodes"})
+	if err != nil || o.nodeName != "ip-10-0-1-7.ec2.internal" || o.pollInterval != 10*time.Second {
+		t.Errorf("node name %q, poll interval %s (%v): want NODE_NAME and 10s", o.nodeName, o.pollInterval, err)
+	}
+	if o, err = parseFlags([]string{"-enabled-nodes-file", "/n", "-node-name", "node-a"}); err != nil || o.nodeName != "node-a" {
+		t.Errorf("-node-name: %q, %v", o.nodeName, err)
+	}
+	// Without the enabled nodes file the agent needs no node name: it stays always attached.
+	t.Setenv("NODE_NAME", "")
+	if o, err = parseFlags(nil); err != nil || o.enabledNodesFile != "" {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
+
+func TestHelpDescribesTheModes(t *testing.T) {
+	var out strings.Builder
+	_, err := parseFlagsTo(&out, []string{"-h"})
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"probe-only mode", "-enabled-nodes-file", "-poll-interval", "-node-name",
+		"meshaccel-bypass-nodes", bypass.CgroupV2Label, bypass.NFDFeaturesDir, "Linux 5.10", "SIGTERM"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q", want)
 		}
 	}
 }
@@ -90,15 +125,15 @@ func testEnv(t *testing.T) (cgroup, pin string) {
 	return cgroup, filepath.Join(root, "meshaccel")
 }
 
-type agent struct {
+type agentProcess struct {
 	cmd     *exec.Cmd
 	metrics string
-	log     *strings.Builder
+	log     *syncLog
 }
 
 var metricsAddrLog = regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
 
-func startAgent(t *testing.T, args string) *agent {
+func startAgent(t *testing.T, args string) *agentProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), agentEnv+"="+args)
@@ -109,11 +144,11 @@ func startAgent(t *testing.T, args string) *agent {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{cmd: cmd, log: &strings.Builder{}}
+	a := &agentProcess{cmd: cmd, log: &syncLog{}}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
-		a.log.WriteString(lines.Text() + "\n")
+		fmt.Fprintln(a.log, lines.Text())
 		if m := metricsAddrLog.FindStringSubmatch(lines.Text()); m != nil {
 			a.metrics = m[1]
 			break
@@ -124,13 +159,13 @@ func startAgent(t *testing.T, args string) *agent {
 	}
 	go func() {
 		for lines.Scan() {
-			a.log.WriteString(lines.Text() + "\n")
+			fmt.Fprintln(a.log, lines.Text())
 		}
 	}()
 	return a
 }
 
-func (a *agent) stop(t *testing.T) {
+func (a *agentProcess) stop(t *testing.T) {
 	t.Helper()
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
