@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -81,11 +83,66 @@ func renderDaemonSet(t *testing.T, sets ...string) (*appsv1.DaemonSet, options) 
 	if len(ds.Spec.Template.Spec.Containers) != 1 {
 		t.Fatalf("want one container, got %d", len(ds.Spec.Template.Spec.Containers))
 	}
-	o, err := parseFlags(ds.Spec.Template.Spec.Containers[0].Args)
+	c := ds.Spec.Template.Spec.Containers[0]
+	t.Setenv("NODE_NAME", "") // the agent must get its node name from the pod, not from this test
+	args := kubeletArgs(t, c, testNodeName)
+	o, err := parseFlags(args)
 	if err != nil {
-		t.Fatalf("the agent rejects the rendered arguments %q: %v", ds.Spec.Template.Spec.Containers[0].Args, err)
+		t.Fatalf("the agent rejects the rendered arguments %q: %v", args, err)
 	}
 	return &ds, o
+}
+
+const testNodeName = "ip-10-0-1-7.ec2.internal"
+
+var envReference = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// kubeletArgs expands $(VAR) references in the container's arguments as the kubelet does, from
+// the container's env: literal values, and the downward API's spec.nodeName for a pod on node.
+// A reference to a variable that is not defined stays as written, as with the kubelet.
+func kubeletArgs(t *testing.T, c corev1.Container, node string) []string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName":
+			env[e.Name] = node
+		default:
+			t.Fatalf("env %s: the test does not know how to resolve %+v", e.Name, e.ValueFrom)
+		}
+	}
+	args := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = envReference.ReplaceAllStringFunc(a, func(ref string) string {
+			if v, ok := env[ref[2:len(ref)-1]]; ok {
+				return v
+			}
+			return ref
+		})
+	}
+	return args
+}
+
+// hostPathOf maps a path inside the agent's container to the volume that holds it: the volume
+// and the path relative to the volume's root.
+func hostPathOf(t *testing.T, spec corev1.PodSpec, path string) (corev1.Volume, corev1.VolumeMount, string) {
+	t.Helper()
+	for _, m := range spec.Containers[0].VolumeMounts {
+		rel, err := filepath.Rel(m.MountPath, path)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name {
+				return v, m, rel
+			}
+		}
+		t.Fatalf("mount %s has no volume", m.Name)
+	}
+	t.Fatalf("no volume holds %s", path)
+	return corev1.Volume{}, corev1.VolumeMount{}, ""
 }
 
 func TestDaemonSetDefaults(t *testing.T) {
@@ -196,5 +253,77 @@ func TestDaemonSetInTheChart(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "# Source: meshaccel/templates/bypass-daemonset.yaml\napiVersion: apps/v1\nkind: DaemonSet") {
 		t.Errorf("the chart does not render the bypass DaemonSet:\n%s", out)
+	}
+}
+
+// TestDaemonSetEnabledNodesFromPolicy: by default the agent runs on every Linux node, reads the
+// operator's node list from the ConfigMap volume and publishes cgroup v2 into NFD's directory on
+// the host.
+func TestDaemonSetEnabledNodesFromPolicy(t *testing.T) {
+	ds, o := renderDaemonSet(t)
+	spec := ds.Spec.Template.Spec
+	if len(spec.NodeSelector) != 1 || spec.NodeSelector["kubernetes.io/os"] != "linux" {
+		t.Errorf("node selector %v, want every Linux node", spec.NodeSelector)
+	}
+	if o.nodeName != testNodeName {
+		t.Errorf("the agent's node name is %q on node %q: NODE_NAME must come from spec.nodeName", o.nodeName, testNodeName)
+	}
+	if o.enabledNodesFile == "" {
+		t.Fatal("the agent does not read the enabled nodes")
+	}
+	v, m, key := hostPathOf(t, spec, o.enabledNodesFile)
+	if v.ConfigMap == nil || v.ConfigMap.Name != "meshaccel-bypass-nodes" || key != "nodes" {
+		t.Errorf("the agent reads %s: key %q of volume %+v; want key nodes of the ConfigMap meshaccel-bypass-nodes", o.enabledNodesFile, key, v)
+	} else if v.ConfigMap.Optional == nil || !*v.ConfigMap.Optional || len(v.ConfigMap.Items) != 0 {
+		t.Errorf("ConfigMap volume %+v: it must be optional (no policy asks for the bypass yet)", v.ConfigMap)
+	}
+	if m.SubPath != "" || !m.ReadOnly {
+		t.Errorf("mount %+v: a subPath mount never sees updates; the list is read-only", m)
+	}
+
+	v, m, name := hostPathOf(t, spec, o.nfdFeaturesFile)
+	if v.HostPath == nil || v.HostPath.Path != bypass.NFDFeaturesDir || name != bypass.FeatureFileName {
+		t.Errorf("the feature file %s is %q in volume %+v, want %s/%s on the host", o.nfdFeaturesFile, name, v, bypass.NFDFeaturesDir, bypass.FeatureFileName)
+	} else if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate || m.ReadOnly {
+		t.Errorf("NFD directory: type %v, read-only %v; the agent must be able to create and write it", v.HostPath.Type, m.ReadOnly)
+	}
+}
+
+func TestDaemonSetPolicyValues(t *testing.T) {
+	ds, o := renderDaemonSet(t,
+		"bypass.enabledNodesFromPolicy=false",
+		"bypass.nfdFeaturesDir=/var/lib/nfd/features.d/",
+		"bypass.nodeSelector.pool=mesh",
+	)
+	spec := ds.Spec.Template.Spec
+	if o.enabledNodesFile != "" {
+		t.Errorf("enabledNodesFromPolicy=false: the agent still reads %s", o.enabledNodesFile)
+	}
+	for _, v := range spec.Volumes {
+		if v.ConfigMap != nil {
+			t.Errorf("enabledNodesFromPolicy=false still mounts %+v", v)
+		}
+	}
+	if v, _, _ := hostPathOf(t, spec, o.nfdFeaturesFile); v.HostPath == nil || v.HostPath.Path != "/var/lib/nfd/features.d" {
+		t.Errorf("feature file %s in %+v", o.nfdFeaturesFile, v)
+	}
+	if spec.NodeSelector["pool"] != "mesh" {
+		t.Errorf("node selector %v", spec.NodeSelector)
+	}
+
+	ds, o = renderDaemonSet(t, "bypass.nfdFeaturesDir=")
+	if o.nfdFeaturesFile != "" || o.enabledNodesFile == "" {
+		t.Errorf(`nfdFeaturesDir="": feature file %q, enabled nodes %q; want none and the default`, o.nfdFeaturesFile, o.enabledNodesFile)
+	}
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if v.Name == "nfd-features" {
+			t.Errorf(`nfdFeaturesDir="" still mounts %+v`, v)
+		}
+	}
+	for _, dir := range []string{"features.d", "/"} {
+		out, err := helmTemplate(t, "bypass.enabled=true", "bypass.nfdFeaturesDir="+dir)
+		if err == nil || !strings.Contains(out, fmt.Sprintf("bypass.nfdFeaturesDir %q: must be an absolute directory", dir)) {
+			t.Errorf("nfdFeaturesDir=%s rendered (%v):\n%s", dir, err, out)
+		}
 	}
 }
