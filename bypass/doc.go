@@ -24,6 +24,19 @@
 //     atomically; Close detaches only if no newer instance has taken over. Connections paired
 //     before a detach keep their fast path until they close.
 //
+// Per-node enablement: the operator decides where the bypass runs. A node qualifies when its kernel
+// is at least MinKernel (status.nodeInfo.kernelVersion) and it has a cgroup v2 (see NodeSupport
+// and Extension). Nothing in Node Feature Discovery sees cgroup v2, so the node agent
+// (cmd/meshaccel-bypass) publishes it: it resolves the cgroup it attaches to (FindCgroup2, which
+// also accepts the root of a systemd hybrid layout) and writes FeatureFile into NFD's local feature
+// directory (NFDFeaturesDir) with WriteFeatureFile, which NFD turns into the node label
+// CgroupV2Label. From the policies the operator renders the ConfigMap meshaccel-bypass-nodes in
+// its own namespace, key nodes: the node names where the bypass must be active, one per line.
+// The agent reads the mounted key (EnabledNodes, NodeEnabled) every poll interval, attaches when
+// its node is listed and detaches when it is not or the ConfigMap does not exist. A node whose
+// kernel or cgroup cannot carry the bypass keeps the agent in probe-only mode: it says why and
+// never attaches.
+//
 // Caveat: a receiving socket only sees redirected bytes through read/recvmsg; splice(2) from it
 // sees only what went through TCP. Sidecars do not splice, but an application behind the inbound
 // path might (Go's io.Copy between two TCP connections does): see PathInbound.

@@ -1,4 +1,5 @@
-# eBPF TCP/IP bypass: BPF programs and bindings, loader, node agent, integration tests (root,
+# eBPF TCP/IP bypass: BPF programs and bindings, loader, node agent (always attached, or per node
+# from the operator's node list; NFD cgroup v2 feature file), integration tests (root,
 # cgroup v2; they skip with the reason elsewhere) and the sidecar-chain benchmark.
 # clang/llvm/libbpf-dev rebuild the committed BPF objects (generate-bypass); iptables and
 # iproute2 build the Istio-style pod network namespaces the integration tests run in; helm (from
