@@ -8,6 +8,9 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# The throwaway build modules live under the repository, whose go.work must not claim them, and the
+# repository's build tags do not apply to them.
+export GOWORK=off GOFLAGS=
 bin="${root}/.cache/bin"
 work="${root}/.cache/controlplane-build"
 mkdir -p "${bin}" "${work}"
