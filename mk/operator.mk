@@ -1,6 +1,8 @@
 # Operator: the controller-runtime adapter over extensions.Translate, its CRD/RBAC generation, the Helm
 # chart and kustomize manifests, tests against a real kube-apiserver + etcd, the scale benchmark and
 # the live demo.
+# The operator binary links the Hyperscan compatibility checker (cgo).
+APT_PACKAGES  += libhyperscan-dev libre2-dev
 TEST_TARGETS  += test-operator
 BENCH_TARGETS += bench-operator
 DEMO_TARGET   := demo-live
