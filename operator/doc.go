@@ -10,7 +10,9 @@
 //
 // Ownership rules, which keep the operator from ever touching what it does not own:
 //   - A whole object (ConfigMap, EnvoyFilter, WasmPlugin) is meshaccel's when it carries the label
-//     app.kubernetes.io/managed-by=meshaccel and an owner reference to an AccelerationPolicy. Any other
+//     app.kubernetes.io/managed-by=meshaccel and an owner reference to an AccelerationPolicy (or, for
+//     a cluster-level object such as the bypass node list, the meshaccel.io/scope=cluster label in the
+//     operator's own namespace). Any other
 //     object with a name meshaccel wants is a name clash: reported in the policy's status and as an
 //     event, never overwritten.
 //   - On a Deployment or StatefulSet meshaccel owns exactly the fields its apply configuration carries

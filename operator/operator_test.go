@@ -761,3 +761,51 @@ func httpContains(url, want string) error {
 	}
 	return nil
 }
+
+// TestBypassNodeListFollowsPolicies: the bypass node list is a cluster-level object in the operator's
+// namespace, owned by no policy; it appears when a policy asks for the bypass and goes when none does.
+func TestBypassNodeListFollowsPolicies(t *testing.T) {
+	ns := newNamespace(t)
+	for _, name := range []string{ns + "-modern", ns + "-old"} {
+		node := createNode(t, name, map[string]string{"meshaccel.feature.node.kubernetes.io/cgroup-v2": "true"}, nil)
+		node.Status.NodeInfo.KernelVersion = "6.1.0-28-amd64"
+		if strings.HasSuffix(name, "-old") {
+			node.Status.NodeInfo.KernelVersion = "4.19.0-27-amd64"
+		}
+		if err := k8s.Status().Update(context.Background(), node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(t, sidecarDeployment(ns, "web"))
+	startOperator(t)
+	policy := &v1alpha1.AccelerationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "bypass", Namespace: ns},
+		Spec: v1alpha1.AccelerationPolicySpec{
+			Workloads: v1alpha1.WorkloadSelector{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+			Features:  v1alpha1.Features{Bypass: &v1alpha1.BypassFeature{}},
+		},
+	}
+	create(t, policy)
+	key := client.ObjectKey{Namespace: systemNamespace, Name: "meshaccel-bypass-nodes"}
+	eventually(t, 10*time.Second, func() error {
+		var cm corev1.ConfigMap
+		if err := k8s.Get(context.Background(), key, &cm); err != nil {
+			return err
+		}
+		nodes := cm.Data["nodes"]
+		if !strings.Contains(nodes, ns+"-modern") || strings.Contains(nodes, ns+"-old") {
+			return fmt.Errorf("bypass node list %q, want %s-modern and not %s-old", nodes, ns, ns)
+		}
+		return nil
+	})
+	if err := k8s.Delete(context.Background(), policy); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		var cm corev1.ConfigMap
+		if err := k8s.Get(context.Background(), key, &cm); !isNotFound(err) {
+			return fmt.Errorf("bypass node list still there (%v): %v", err, cm.Data)
+		}
+		return nil
+	})
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshaccel/meshaccel/api/v1alpha1"
 	"github.com/meshaccel/meshaccel/extensions"
+	"github.com/meshaccel/meshaccel/extensions/render/istio"
 )
 
 // Ownership names, shared with the translator that stamps them.
@@ -29,17 +30,24 @@ const (
 	// AnnotationAppliedHash is the digest of the configuration meshaccel last applied to an object it
 	// owns. With it a reconcile can tell "unchanged" from "a field was dropped" without a request.
 	AnnotationAppliedHash = "meshaccel.io/applied-hash"
+	// LabelScope with ScopeCluster marks a cluster-level object (the bypass node list): it lives in
+	// the operator's own namespace and no namespaced policy can own it.
+	LabelScope   = istio.LabelScope
+	ScopeCluster = istio.ScopeCluster
 )
 
 // ownedByMeshaccel reports whether meshaccel owns a whole object: the managed-by label and an owner
-// reference to an AccelerationPolicy. Both are needed, so a user's object that merely copies the label
-// is never updated or deleted.
-func ownedByMeshaccel(obj metav1.Object) bool {
+// reference to an AccelerationPolicy, or, for a cluster-level object, the cluster scope label in the
+// operator's own namespace. A user's object that merely copies the managed-by label elsewhere is
+// never updated or deleted.
+func ownedByMeshaccel(obj metav1.Object, systemNamespace string) bool {
 	if obj.GetLabels()[LabelManagedBy] != ManagedByValue {
 		return false
 	}
-	_, ok := owningPolicy(obj)
-	return ok
+	if _, ok := owningPolicy(obj); ok {
+		return true
+	}
+	return systemNamespace != "" && obj.GetNamespace() == systemNamespace && obj.GetLabels()[LabelScope] == ScopeCluster
 }
 
 // owningPolicy returns the name of the AccelerationPolicy an object's owner reference points to.

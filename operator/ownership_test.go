@@ -30,24 +30,34 @@ func policyOwned(meta metav1.ObjectMeta) metav1.ObjectMeta {
 
 func TestOwnershipNeedsLabelAndPolicyOwner(t *testing.T) {
 	owned := &corev1.ConfigMap{ObjectMeta: policyOwned(metav1.ObjectMeta{Name: "a", Namespace: "ns"})}
-	if !ownedByMeshaccel(owned) {
+	if !ownedByMeshaccel(owned, "meshaccel-system") {
 		t.Errorf("label and owner reference: want owned")
 	}
 	labelOnly := owned.DeepCopy()
 	labelOnly.OwnerReferences = nil
-	if ownedByMeshaccel(labelOnly) {
+	if ownedByMeshaccel(labelOnly, "meshaccel-system") {
 		t.Errorf("label without an owner reference to a policy: want not owned")
 	}
 	otherOwner := owned.DeepCopy()
 	otherOwner.OwnerReferences[0].Kind = "Deployment"
 	otherOwner.OwnerReferences[0].APIVersion = "apps/v1"
-	if ownedByMeshaccel(otherOwner) {
+	if ownedByMeshaccel(otherOwner, "meshaccel-system") {
 		t.Errorf("owned by a Deployment: want not owned")
 	}
 	ownerOnly := owned.DeepCopy()
 	ownerOnly.Labels = nil
-	if ownedByMeshaccel(ownerOnly) {
+	if ownedByMeshaccel(ownerOnly, "meshaccel-system") {
 		t.Errorf("owner reference without the managed-by label: want not owned")
+	}
+	clusterLevel := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "meshaccel-bypass-nodes", Namespace: "meshaccel-system",
+		Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelScope: ScopeCluster}}}
+	if !ownedByMeshaccel(clusterLevel, "meshaccel-system") {
+		t.Errorf("cluster-level object in the operator's namespace: want owned")
+	}
+	elsewhere := clusterLevel.DeepCopy()
+	elsewhere.Namespace = "shop"
+	if ownedByMeshaccel(elsewhere, "meshaccel-system") || ownedByMeshaccel(clusterLevel, "") {
+		t.Errorf("cluster scope label outside the operator's namespace: want not owned")
 	}
 }
 

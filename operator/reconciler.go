@@ -35,6 +35,9 @@ import (
 type Options struct {
 	// DefaultProxy is the proxy workloads run unless their policy says otherwise.
 	DefaultProxy capability.Proxy
+	// SystemNamespace is the operator's own namespace, where cluster-level objects (the bypass node
+	// list the bypass DaemonSet reads) are kept. Empty: none are rendered.
+	SystemNamespace string
 	// RegexChecker decides Hyperscan compatibility; without one the Hyperscan regex engine stays off.
 	RegexChecker hyperscan.RegexChecker
 	// Debounce is how long events are gathered before one cluster-wide reconcile runs (default 100ms).
@@ -227,7 +230,7 @@ func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extens
 	}
 
 	if live, ok := snap.live[key]; ok {
-		if !ownedByMeshaccel(live) {
+		if !ownedByMeshaccel(live, r.opts.SystemNamespace) {
 			return clash(key, live), gvk.Kind, nil
 		}
 		if prev, ok := r.liveChecks.Load(key); ok && prev.(liveCheck) == (liveCheck{live.GetResourceVersion(), hash}) {
@@ -249,7 +252,7 @@ func (r *Reconciler) applyObject(ctx context.Context, snap *snapshot, obj extens
 		err := r.apiReader.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, existing)
 		switch {
 		case err == nil:
-			if !ownedByMeshaccel(existing) {
+			if !ownedByMeshaccel(existing, r.opts.SystemNamespace) {
 				return clash(key, existing), gvk.Kind, nil
 			}
 		case apierrors.IsNotFound(err):
@@ -434,7 +437,7 @@ func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.R
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	for _, key := range keys {
 		live := snap.live[key]
-		if wantedObjects[key] || !ownedByMeshaccel(live) || keep(key.Namespace, policyOf(live)) {
+		if wantedObjects[key] || !ownedByMeshaccel(live, r.opts.SystemNamespace) || keep(key.Namespace, policyOf(live)) {
 			continue
 		}
 		g.Go(func() error {

@@ -83,7 +83,7 @@ func (k objectKey) String() string { return k.Kind + " " + k.Namespace + "/" + k
 // its input, and the operator itself only reads these objects (it copies before changing status).
 func (r *Reconciler) read(ctx context.Context) (*snapshot, error) {
 	noCopy := client.UnsafeDisableDeepCopy
-	in := extensions.Input{DefaultProxy: r.opts.DefaultProxy, RegexChecker: r.opts.RegexChecker}
+	in := extensions.Input{DefaultProxy: r.opts.DefaultProxy, RegexChecker: r.opts.RegexChecker, SystemNamespace: r.opts.SystemNamespace}
 	s := &snapshot{live: map[objectKey]client.Object{}}
 
 	var nodes corev1.NodeList

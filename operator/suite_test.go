@@ -41,6 +41,9 @@ var (
 	k8s     client.Client
 )
 
+// systemNamespace plays the operator's own namespace.
+const systemNamespace = "meshaccel-system"
+
 func TestMain(m *testing.M) {
 	// The operator logs only with MESHACCEL_TEST_LOG=debug.
 	if os.Getenv("MESHACCEL_TEST_LOG") == "debug" {
@@ -57,6 +60,10 @@ func TestMain(m *testing.M) {
 	}
 	k8s, err = client.New(cluster.Config, client.Options{Scheme: operator.NewScheme()})
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -101,6 +108,7 @@ func startOperator(t *testing.T, mutate ...func(*operatorConfig)) *runningOperat
 		manager: operator.ManagerOptions{MetricsAddr: "0", ProbeAddr: "0", GracefulShutdownTimeout: 10 * time.Second},
 		options: operator.Options{
 			DefaultProxy:          capability.Proxy{Flavor: v1alpha1.ProxyIstioProxyV2, Version: "1.26.3"},
+			SystemNamespace:       systemNamespace,
 			Debounce:              50 * time.Millisecond,
 			AllowSeveralInProcess: true,
 		},

@@ -48,6 +48,7 @@ func run(args []string) error {
 		pprofAddr       = fs.String("pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints (\"0\" disables them).")
 		leaderElect     = fs.Bool("leader-elect", false, "Run only while holding the leader lease, so replicas can stand by.")
 		leaderNamespace = fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the leader lease (default $POD_NAMESPACE).")
+		systemNamespace = fs.String("system-namespace", defaultSystemNamespace(), "The operator's own namespace, where cluster-level objects (the bypass node list) are kept (default $POD_NAMESPACE, else meshaccel-system).")
 		debounce        = fs.Duration("debounce", 100*time.Millisecond, "How long events are gathered into one reconcile.")
 		resync          = fs.Duration("resync-period", 10*time.Minute, "Reconcile this often even without events.")
 		concurrency     = fs.Int("apply-concurrency", 8, "Parallel write requests.")
@@ -88,6 +89,7 @@ func run(args []string) error {
 	}
 	if _, err := operator.Setup(mgr, operator.Options{
 		DefaultProxy:     proxy,
+		SystemNamespace:  *systemNamespace,
 		RegexChecker:     checker,
 		Debounce:         *debounce,
 		ResyncPeriod:     *resync,
@@ -155,6 +157,13 @@ func runDemo(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	return demo.Run(ctx, demo.Options{Kubeconfig: *kubeconfig, Examples: *examples, DefaultProxy: proxy, RegexChecker: checker})
+}
+
+func defaultSystemNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "meshaccel-system"
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

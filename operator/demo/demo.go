@@ -64,6 +64,8 @@ const (
 	intelQATLabel   = "intel.feature.node.kubernetes.io/qat"
 	qatCryptoVFs    = corev1.ResourceName("qat.intel.com/cy")
 	convergeTimeout = 60 * time.Second
+	// systemNamespace is the operator's own namespace, as the Helm chart and kustomize install it.
+	systemNamespace = "meshaccel-system"
 )
 
 type run struct {
@@ -140,7 +142,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	rec, err := operator.Setup(mgr, operator.Options{DefaultProxy: opts.DefaultProxy, RegexChecker: opts.RegexChecker})
+	if err := r.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	rec, err := operator.Setup(mgr, operator.Options{DefaultProxy: opts.DefaultProxy, RegexChecker: opts.RegexChecker, SystemNamespace: systemNamespace})
 	if err != nil {
 		return err
 	}
