@@ -14,6 +14,9 @@ export GOWORK=off GOFLAGS=
 bin="${root}/.cache/bin"
 work="${root}/.cache/controlplane-build"
 mkdir -p "${bin}" "${work}"
+# Two make runs at once would build into the same temporary files: take turns.
+exec 9>"${work}/.lock"
+flock 9
 
 start=$(date +%s)
 step() { printf '[controlplane %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
