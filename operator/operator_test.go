@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -700,15 +701,17 @@ func TestLeaderElectionStandbyAndProbes(t *testing.T) {
 			c.manager.MetricsAddr, c.manager.ProbeAddr = metrics, probes
 		}
 	}
-	leader := startOperator(t, replica("127.0.0.1:18380", "127.0.0.1:18381"))
+	// Free loopback ports, so parallel runs on one machine do not collide.
+	leaderMetrics, leaderProbes, standbyProbes := freeAddr(t), freeAddr(t), freeAddr(t)
+	leader := startOperator(t, replica(leaderMetrics, leaderProbes))
 	leader.waitForReconciles(t, 0)
-	standby := startOperator(t, replica("0", "127.0.0.1:18391"))
-	for _, addr := range []string{"127.0.0.1:18381", "127.0.0.1:18391"} {
+	standby := startOperator(t, replica("0", standbyProbes))
+	for _, addr := range []string{leaderProbes, standbyProbes} {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			eventually(t, 10*time.Second, func() error { return httpOK("http://" + addr + path) })
 		}
 	}
-	if err := httpContains("http://127.0.0.1:18380/metrics", "meshaccel_reconcile_duration_seconds_bucket"); err != nil {
+	if err := httpContains("http://"+leaderMetrics+"/metrics", "meshaccel_reconcile_duration_seconds_bucket"); err != nil {
 		t.Error(err)
 	}
 
@@ -732,6 +735,17 @@ func TestLeaderElectionStandbyAndProbes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// freeAddr returns a loopback address with a port the kernel just handed out.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func httpOK(url string) error {
