@@ -24,6 +24,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/meshaccel/meshaccel/benchmarks/resultsmd"
 )
 
 const sectionTitle = "## eBPF TCP/IP bypass"
@@ -219,23 +221,6 @@ func kernelRelease() string {
 	return strings.TrimSpace(string(data))
 }
 
-// replaceSection swaps our section of RESULTS.md, or appends it, leaving the others as they are.
-func replaceSection(doc, newSection string) string {
-	if doc == "" {
-		doc = "# meshaccel benchmark results\n\nEach section names its command, machine and date.\n"
-	}
-	start := strings.Index(doc, sectionTitle+"\n")
-	if start < 0 {
-		return strings.TrimRight(doc, "\n") + "\n\n" + newSection
-	}
-	end := len(doc)
-	if next := strings.Index(doc[start+len(sectionTitle):], "\n## "); next >= 0 {
-		end = start + len(sectionTitle) + next + 1
-		return doc[:start] + newSection + "\n" + doc[end:]
-	}
-	return doc[:start] + newSection
-}
-
 func writePlot(cmps []comparison, path string) error {
 	labels := make([]string, len(cmps))
 	for i, c := range cmps {
@@ -334,7 +319,7 @@ func main() {
 	runs := len(results[0].metrics["req/s"])
 	rel := strings.TrimPrefix(*plotPath, "benchmarks/")
 	text := section(cmps, runs, cpu, *command, rel, time.Now())
-	if err := os.WriteFile(*resultsPath, []byte(replaceSection(string(doc), text)), 0o644); err != nil {
+	if err := os.WriteFile(*resultsPath, []byte(resultsmd.ReplaceSection(string(doc), sectionTitle, text)), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Print(text)

@@ -25,6 +25,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/meshaccel/meshaccel/benchmarks/resultsmd"
 )
 
 const sectionTitle = "## Hyperscan route matching"
@@ -200,27 +202,6 @@ func verdict(met bool) string {
 	return "**missed**"
 }
 
-// replaceSection swaps this report's section in results (or appends it), leaving every other
-// section as it is.
-func replaceSection(results, newSection string) string {
-	start := strings.Index(results, sectionTitle+"\n")
-	if start < 0 {
-		if results != "" && !strings.HasSuffix(results, "\n\n") {
-			results = strings.TrimRight(results, "\n") + "\n\n"
-		}
-		return results + newSection
-	}
-	end := len(results)
-	if next := strings.Index(results[start+len(sectionTitle):], "\n## "); next >= 0 {
-		end = start + len(sectionTitle) + next + 1
-	}
-	rest := results[end:]
-	if rest != "" {
-		newSection += "\n"
-	}
-	return results[:start] + newSection + rest
-}
-
 func writePlot(results []result, path string) error {
 	p := plot.New()
 	p.Title.Text = "Route matching: CPU time per request"
@@ -294,7 +275,7 @@ func main() {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*resultsPath, []byte(replaceSection(string(existing), text)), 0o644); err != nil {
+	if err := os.WriteFile(*resultsPath, []byte(resultsmd.ReplaceSection(string(existing), sectionTitle, text)), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	if err := writePlot(results, *plotPath); err != nil {

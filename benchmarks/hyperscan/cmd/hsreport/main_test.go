@@ -45,18 +45,6 @@ func TestSectionReportsTableAndTargets(t *testing.T) {
 	}
 }
 
-func TestReplaceSectionKeepsOtherSections(t *testing.T) {
-	existing := "# Results\n\n## WAF\n\nwaf numbers\n\n" + sectionTitle + "\n\nold numbers\n\n## eBPF bypass\n\nebpf numbers\n"
-	got := replaceSection(existing, sectionTitle+"\n\nnew numbers\n")
-	want := "# Results\n\n## WAF\n\nwaf numbers\n\n" + sectionTitle + "\n\nnew numbers\n\n## eBPF bypass\n\nebpf numbers\n"
-	if got != want {
-		t.Errorf("got\n%s\nwant\n%s", got, want)
-	}
-	if got := replaceSection("# Results\n", sectionTitle+"\n\nx\n"); got != "# Results\n\n"+sectionTitle+"\n\nx\n" {
-		t.Errorf("append: %q", got)
-	}
-}
-
 func TestWritePlot(t *testing.T) {
 	results, _, err := parse(strings.NewReader(sampleBench))
 	if err != nil {
