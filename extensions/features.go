@@ -102,26 +102,32 @@ func (c *workloadContext) decideHyperscan() FeatureDecision {
 		c.plan.BootstrapOverride = configMapName
 	}
 	if denyFilter != nil {
-		context := istionetworkingv1alpha3api.EnvoyFilter_SIDECAR_INBOUND
-		if c.w.gateway {
-			context = istionetworkingv1alpha3api.EnvoyFilter_GATEWAY
-		}
-		c.plan.EnvoyFilters = append(c.plan.EnvoyFilters, plan.EnvoyFilter{
-			Name: filterName, Feature: f,
-			Patches: []plan.Patch{{
-				ApplyTo:   istionetworkingv1alpha3api.EnvoyFilter_HTTP_FILTER,
-				Context:   context,
-				Match:     httpFilterMatch(context),
-				Operation: istionetworkingv1alpha3api.EnvoyFilter_Patch_INSERT_BEFORE,
-				Value:     denyFilter,
-			}},
-		})
+		c.addHTTPFilterBeforeRouter(filterName, f, denyFilter)
 	}
 	c.switchProxyImage()
 	c.enabledOn[f] = true
 	d.Message = strings.Join(parts, "; ") + fmt.Sprintf(" on %d capable nodes", len(d.CapableNodes))
 	d.Evidence = append(d.Evidence, evidence...)
 	return d
+}
+
+// addHTTPFilterBeforeRouter plans an EnvoyFilter that inserts an HTTP filter before the router, on the
+// inbound sidecar listeners or, for a gateway, on its listeners.
+func (c *workloadContext) addHTTPFilterBeforeRouter(name string, f capability.Feature, filter *hcmv3.HttpFilter) {
+	context := istionetworkingv1alpha3api.EnvoyFilter_SIDECAR_INBOUND
+	if c.w.gateway {
+		context = istionetworkingv1alpha3api.EnvoyFilter_GATEWAY
+	}
+	c.plan.EnvoyFilters = append(c.plan.EnvoyFilters, plan.EnvoyFilter{
+		Name: name, Feature: f,
+		Patches: []plan.Patch{{
+			ApplyTo:   istionetworkingv1alpha3api.EnvoyFilter_HTTP_FILTER,
+			Context:   context,
+			Match:     httpFilterMatch(context),
+			Operation: istionetworkingv1alpha3api.EnvoyFilter_Patch_INSERT_BEFORE,
+			Value:     filter,
+		}},
+	})
 }
 
 // httpFilterMatch anchors an HTTP filter patch before the router in the HTTP connection manager.
@@ -204,20 +210,7 @@ func (c *workloadContext) decideWAF() FeatureDecision {
 		if err != nil {
 			return disabled(f, ReasonPolicyInvalid, err.Error())
 		}
-		context := istionetworkingv1alpha3api.EnvoyFilter_SIDECAR_INBOUND
-		if c.w.gateway {
-			context = istionetworkingv1alpha3api.EnvoyFilter_GATEWAY
-		}
-		c.plan.EnvoyFilters = append(c.plan.EnvoyFilters, plan.EnvoyFilter{
-			Name: name, Feature: f,
-			Patches: []plan.Patch{{
-				ApplyTo:   istionetworkingv1alpha3api.EnvoyFilter_HTTP_FILTER,
-				Context:   context,
-				Match:     httpFilterMatch(context),
-				Operation: istionetworkingv1alpha3api.EnvoyFilter_Patch_INSERT_BEFORE,
-				Value:     filter,
-			}},
-		})
+		c.addHTTPFilterBeforeRouter(name, f, filter)
 	} else {
 		c.plan.WasmPlugin = &plan.WasmPlugin{Name: name, URL: w.Image, SHA256: w.SHA256, PluginConfig: config}
 	}
