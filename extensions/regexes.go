@@ -69,7 +69,7 @@ func regexesReaching(in *Input, w *workload) []regexUse {
 			if p.GetPatch().GetValue() == nil {
 				continue
 			}
-			collectSafeRegexes(structpb.NewStructValue(p.GetPatch().GetValue()), fmt.Sprintf("spec.configPatches[%d].patch.value", i), false, func(regex, field string) {
+			collectSafeRegexes(structpb.NewStructValue(p.GetPatch().GetValue()), fmt.Sprintf("spec.configPatches[%d].patch.value", i), func(regex, field string) {
 				out = append(out, regexUse{Regex: regex, Object: object, Field: field})
 			})
 		}
@@ -79,7 +79,7 @@ func regexesReaching(in *Input, w *workload) []regexUse {
 
 // collectSafeRegexes walks a patch value for `regex` strings inside `safe_regex` (or safeRegex)
 // messages. It uses an explicit stack: patch values come from users and may be deep.
-func collectSafeRegexes(root *structpb.Value, rootPath string, _ bool, found func(regex, field string)) {
+func collectSafeRegexes(root *structpb.Value, rootPath string, found func(regex, field string)) {
 	type frame struct {
 		value     *structpb.Value
 		path      string
