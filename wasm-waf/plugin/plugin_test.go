@@ -379,3 +379,42 @@ func TestFailurePolicyWasm_HostFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestWasmLinearMemoryIsFlat: the plugin keeps nothing of a request after its
+// verdict, so once warm its linear memory (which never shrinks) stays put.
+// The long run with the default ruleset is in cmd/waf-wasm-bench.
+func TestWasmLinearMemoryIsFlat(t *testing.T) {
+	vm, err := compiledPlugin(t).NewVM(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	h := &wasmHost{vm: vm}
+	if !h.start(config(t, map[string]any{})) {
+		t.Fatal("plugin did not start")
+	}
+	vm.LogSink = func(wasmhost.LogLevel, string) {}
+	mix := []exchange{
+		get("/products?id=42"),
+		postForm("/comment", "name=bob&text="+strings.Repeat("hello+world+", 200)),
+		get("/", [2]string{"x-attack", "yes"}),
+		get("/search?q=%3Cscript%3E"),
+	}
+	run := func(n int) {
+		for i := 0; i < n; i++ {
+			h.do(t, mix[i%len(mix)])
+		}
+	}
+	run(2000)
+	warm := vm.MemoryBytes()
+	run(6000)
+	if after := vm.MemoryBytes(); after != warm {
+		t.Errorf("linear memory grew from %d to %d bytes over 6,000 more requests", warm, after)
+	}
+	if warm > 64<<20 {
+		t.Errorf("linear memory %d MiB exceeds 64 MiB", warm>>20)
+	}
+	if got := h.counter(t, metricRequests); got != 8000 {
+		t.Errorf("requests = %d, want 8000", got)
+	}
+}

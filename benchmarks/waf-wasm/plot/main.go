@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image/color"
 	"log"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -66,9 +67,13 @@ func main() {
 func latencyPlot(r *report, path string) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("WAF plugin p50 per request, wazero interpreter (%s, %s)", r.CPU, r.Date)
-	p.Y.Label.Text = "µs (log)"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	// Bars need a linear axis: plot log10(µs) and label the decades.
+	p.Y.Label.Text = "p50 (log scale)"
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{
+		{Value: 1, Label: "10 µs"}, {Value: 2, Label: "100 µs"}, {Value: 3, Label: "1 ms"},
+		{Value: 4, Label: "10 ms"}, {Value: 5, Label: "100 ms"}, {Value: 6, Label: "1 s"}, {Value: 7, Label: "10 s"},
+	})
+	p.Y.Min, p.Y.Max = 1, 7
 	var kinds []string
 	w := vg.Points(14)
 	for i, pl := range r.Plugins {
@@ -78,7 +83,7 @@ func latencyPlot(r *report, path string) error {
 				continue
 			}
 			for _, t := range rt.Traffic {
-				values = append(values, t.P50us)
+				values = append(values, math.Log10(max(t.P50us, 10)))
 				if i == 0 {
 					kinds = append(kinds, t.Kind)
 				}
@@ -93,7 +98,7 @@ func latencyPlot(r *report, path string) error {
 		p.Add(bars)
 		p.Legend.Add(pl.Name, bars)
 	}
-	target := plotter.NewFunction(func(float64) float64 { return 1000 })
+	target := plotter.NewFunction(func(float64) float64 { return 3 })
 	target.Color = color.RGBA{R: 200, A: 255}
 	target.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
 	p.Add(target)

@@ -457,7 +457,7 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| plugin | .wasm size | runs on older Envoy WASI | imports older Envoys lack | linear memory start → after N requests (max) |")
+	fmt.Fprintln(w, "| plugin | .wasm size | serves with older hosts' failing poll_oneoff | imports older Envoys lack | linear memory start → after N requests (max) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, p := range r.Plugins {
 		s := p.Memory.Samples
