@@ -5,8 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"mime"
-	"mime/multipart"
 	"strconv"
 	"strings"
 
@@ -90,8 +88,10 @@ func (tx *Transaction) processBody(proc string, body []byte, contentType string)
 }
 
 func (tx *Transaction) processMultipart(body []byte, contentType string) {
-	mediaType, params, err := mime.ParseMediaType(contentType)
-	if err != nil || !strings.HasPrefix(mediaType, "multipart/") || params["boundary"] == "" {
+	var paramBuf [4]mediaParam
+	mediaType, params, err := parseMediaType(contentType, paramBuf[:0])
+	boundary := paramValue(params, "boundary")
+	if err != nil || !strings.HasPrefix(mediaType, "multipart/") || boundary == "" {
 		tx.setSingle(ruleset.VarMultipartStrictError, "1")
 		if err == nil {
 			err = errors.New("multipart: missing boundary")
@@ -99,42 +99,44 @@ func (tx *Transaction) processMultipart(body []byte, contentType string) {
 		tx.bodyError(err)
 		return
 	}
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	mr := newMultipartReader(body, boundary)
+	var scratch []byte
 	total := 0
 	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tx.setSingle(ruleset.VarMultipartStrictError, "1")
-			tx.bodyError(err)
+		headers, data, ok, err := mr.next()
+		if !ok {
+			if err != nil {
+				tx.setSingle(ruleset.VarMultipartStrictError, "1")
+				tx.bodyError(err)
+			}
 			return
 		}
-		name := p.FormName()
-		for k, vs := range p.Header {
-			if len(vs) > 1 {
-				tx.setSingle(ruleset.VarMultipartStrictError, "1")
+		// The part's name and file name come from its first Content-Disposition header; a
+		// disposition that does not parse gives neither.
+		name, filename := "", ""
+		for i := range headers {
+			if !bytes.EqualFold(headers[i].name, contentDisposition) {
+				continue
 			}
-			for _, v := range vs {
-				tx.partHeaders = tx.add(tx.partHeaders, name, k+": "+v)
+			disposition, dp, derr := parseMediaType(string(headers[i].value), paramBuf[:0])
+			if derr == nil {
+				if disposition == "form-data" {
+					name = paramValue(dp, "name")
+				}
+				filename = paramValue(dp, "filename")
 			}
+			break
+		}
+		for i := range headers {
+			for j := range i {
+				if bytes.EqualFold(headers[j].name, headers[i].name) {
+					tx.setSingle(ruleset.VarMultipartStrictError, "1")
+				}
+			}
+			scratch = append(append(append(scratch[:0], canonicalHeaderName(headers[i].name)...), ": "...), headers[i].value...)
+			tx.partHeaders = tx.add(tx.partHeaders, name, string(scratch))
 		}
 		tx.partName = tx.add(tx.partName, name, name)
-		filename := p.FileName()
-		if filename == "" {
-			// FileName drops directories; the raw parameter is what attacks hide in.
-			if _, dp, err := mime.ParseMediaType(p.Header.Get("Content-Disposition")); err == nil {
-				filename = dp["filename"]
-			}
-		} else if _, dp, err := mime.ParseMediaType(p.Header.Get("Content-Disposition")); err == nil && dp["filename"] != "" {
-			filename = dp["filename"]
-		}
-		data, rerr := io.ReadAll(p)
-		if rerr != nil {
-			tx.setSingle(ruleset.VarMultipartStrictError, "1")
-			tx.bodyError(rerr)
-		}
 		total += len(data)
 		if filename != "" {
 			tx.partFilename = tx.add(tx.partFilename, name, filename)
@@ -149,11 +151,15 @@ func (tx *Transaction) processMultipart(body []byte, contentType string) {
 			}
 		}
 		tx.setSingle(ruleset.VarFilesCombinedSize, strconv.Itoa(total))
-		if rerr != nil {
+		if err != nil {
+			tx.setSingle(ruleset.VarMultipartStrictError, "1")
+			tx.bodyError(err)
 			return
 		}
 	}
 }
+
+var contentDisposition = []byte("Content-Disposition")
 
 // processXML collects attribute values as XML://@* and non-blank text nodes as XML:/*, the two
 // XPath selectors the CRS uses. The decoder is a token loop (no recursion) in lenient mode.
