@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -87,7 +88,9 @@ func (r *multipartReader) next() (headers []partHeader, body []byte, ok bool, er
 		for {
 			line, next, eof := r.line()
 			delim, final := r.boundaryLine(line)
-			if final {
+			// Before the first part a closing line counts only with a CRLF or at the end, as
+			// in Go's reader: "--b--\n" in the preamble does not hide the parts after it.
+			if final && (eof || next-r.pos == len(line)+2) {
 				r.done = true
 				return nil, nil, false, nil
 			}
@@ -265,38 +268,91 @@ func parseMediaType(v string, params []mediaParam) (string, []mediaParam, error)
 			}
 			value, rest = rest[:n], rest[n:]
 		}
-		ext := strings.HasSuffix(key, "*")
 		for _, p := range params[first:] {
-			if p.key == strings.TrimSuffix(key, "*") && p.ext == ext {
+			if p.key == key {
 				return mt, params, errMediaDuplicateParam
 			}
 		}
-		if ext {
-			dec, ok := decodeExtValue(value)
-			if !ok {
+		params = append(params, mediaParam{key: key, value: value})
+	}
+	return mt, resolveExtParams(params, first), nil
+}
+
+// resolveExtParams applies RFC 2231 to params[first:] in place: "key*" (charset'lang'pct) and
+// the continuations "key*0", "key*1*", ... replace a plain "key" when they decode; other keys
+// with a '*' are dropped.
+func resolveExtParams(params []mediaParam, first int) []mediaParam {
+	raw := params[first:]
+	hasStar := false
+	for _, p := range raw {
+		hasStar = hasStar || strings.IndexByte(p.key, '*') >= 0
+	}
+	if !hasStar {
+		return params
+	}
+	lookup := func(key string) (string, bool) {
+		for _, p := range raw {
+			if p.key == key {
+				return p.value, true
+			}
+		}
+		return "", false
+	}
+	var resolved []mediaParam
+	for _, p := range raw {
+		base, _, star := strings.Cut(p.key, "*")
+		if !star || (p.key != base+"*" && p.key != base+"*0" && p.key != base+"*0*") {
+			continue
+		}
+		if _, done := lookupIn(resolved, base); done {
+			continue
+		}
+		if v, ok := lookup(base + "*"); ok {
+			if dec, ok := decodeExtValue(v); ok {
+				resolved = append(resolved, mediaParam{key: base, value: dec, ext: true})
+			}
+			continue
+		}
+		var b []byte
+		for n := 0; ; n++ {
+			part := base + "*" + strconv.Itoa(n)
+			if v, ok := lookup(part); ok {
+				b = append(b, v...)
 				continue
 			}
-			key, value = key[:len(key)-1], dec
+			v, ok := lookup(part + "*")
+			if !ok {
+				break
+			}
+			if n == 0 {
+				if dec, ok := decodeExtValue(v); ok {
+					b = append(b, dec...)
+				}
+			} else if dec, ok := percentDecode(v); ok {
+				b = append(b, dec...)
+			}
 		}
-		params = append(params, mediaParam{key: key, value: value, ext: ext})
+		resolved = append(resolved, mediaParam{key: base, value: string(b), ext: true})
 	}
-	// A decoded "key*" wins over a plain "key": drop the plain one.
 	out := params[:first]
-	for i, p := range params[first:] {
-		shadowed := false
-		if !p.ext {
-			for _, q := range params[first+i+1:] {
-				shadowed = shadowed || (q.ext && q.key == p.key)
-			}
-			for _, q := range params[first : first+i] {
-				shadowed = shadowed || (q.ext && q.key == p.key)
-			}
+	for _, p := range raw {
+		if strings.IndexByte(p.key, '*') >= 0 {
+			continue
 		}
-		if !shadowed {
+		if _, shadowed := lookupIn(resolved, p.key); !shadowed {
 			out = append(out, p)
 		}
 	}
-	return mt, out, nil
+	return append(out, resolved...)
+}
+
+func lookupIn(params []mediaParam, key string) (string, bool) {
+	for _, p := range params {
+		if p.key == key {
+			return p.value, true
+		}
+	}
+	return "", false
 }
 
 // paramValue returns the value of key in params, or "".
@@ -355,19 +411,23 @@ func decodeExtValue(v string) (string, bool) {
 	if cs := lower(charset); cs != "utf-8" && cs != "us-ascii" {
 		return "", false
 	}
-	if !strings.Contains(rest, "%") {
-		return rest, true
+	return percentDecode(rest)
+}
+
+func percentDecode(s string) (string, bool) {
+	if !strings.Contains(s, "%") {
+		return s, true
 	}
-	b := make([]byte, 0, len(rest))
-	for i := 0; i < len(rest); i++ {
-		if rest[i] != '%' {
-			b = append(b, rest[i])
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b = append(b, s[i])
 			continue
 		}
-		if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 			return "", false
 		}
-		b = append(b, unhex(rest[i+1])<<4|unhex(rest[i+2]))
+		b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
 		i += 2
 	}
 	return string(b), true
