@@ -256,29 +256,22 @@ func (d *decoder) str() string {
 	return s
 }
 
-func (d *decoder) strs() []string {
+// decodeList reads a count and that many elements; an empty list decodes as nil.
+func decodeList[T any](d *decoder, element func() T) []T {
 	n := d.count(len(d.s))
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, n)
+	out := make([]T, n)
 	for i := range out {
-		out[i] = d.str()
+		out[i] = element()
 	}
 	return out
 }
 
-func (d *decoder) i32s() []int32 {
-	n := d.count(len(d.s))
-	if n == 0 {
-		return nil
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = d.i32()
-	}
-	return out
-}
+func (d *decoder) strs() []string { return decodeList(d, d.str) }
+
+func (d *decoder) i32s() []int32 { return decodeList(d, d.i32) }
 
 // littleEndian reports whether int32 memory has the artifact's byte order (wasm, amd64, arm64).
 var littleEndian = func() bool {
