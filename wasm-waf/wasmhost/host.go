@@ -52,6 +52,10 @@ type Options struct {
 	// deepest Wasm call stack of every call into the guest. It slows
 	// execution down a lot: use it for measurements only.
 	MeasureCallDepth bool
+	// Profile installs a function listener that counts calls and self time
+	// per guest function (see VM.Profile); like MeasureCallDepth it is for
+	// measurements only. The two cannot be combined.
+	Profile bool
 	// Stderr receives the guest's stdout and stderr (nil: discarded).
 	Stderr io.Writer
 	// FullWASI gives the guest wazero's complete WASI preview 1, as hosts
@@ -164,6 +168,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		}
 		m.depth = &depthListenerFactory{costs: costs}
 		ctx = experimental.WithFunctionListenerFactory(ctx, m.depth)
+	} else if r.opts.Profile {
+		ctx = experimental.WithFunctionListenerFactory(ctx, profileListenerFactory{})
 	}
 	compiled, err := r.rt.CompileModule(ctx, wasm)
 	if err != nil {
@@ -212,6 +218,7 @@ type VM struct {
 
 	pollOneoffCalls int
 	depth           depthState
+	profile         profileState
 }
 
 // Faults injects host failures.

@@ -34,10 +34,18 @@ func main() {
 	timed := flag.Int("timed", 5_000, "timed requests per traffic kind and runtime")
 	corazaRequests := flag.Int("coraza-requests", 10_000, "requests in Coraza's memory run")
 	corazaTimed := flag.Int("coraza-timed", 250, "timed Coraza requests per traffic kind and runtime")
+	profile := flag.Int("profile", 0, "instead of measuring, print the guest functions that take the most interpreter time in configure and in each kind of request (this many rows)")
 	flag.Parse()
 	if *wasmPath == "" {
 		fmt.Fprintln(os.Stderr, "waf-wasm-bench: -wasm is required")
 		os.Exit(2)
+	}
+	if *profile > 0 {
+		if err := printProfile(os.Stdout, *wasmPath, *profile); err != nil {
+			fmt.Fprintln(os.Stderr, "waf-wasm-bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	report := Report{Date: time.Now().UTC().Format("2006-01-02"), GoVersion: runtime.Version(), CPU: cpuModel()}
 	type plugin struct {
@@ -499,3 +507,51 @@ func fmtUs(v float64) string {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// printProfile runs configure and requests of each kind (after warm-up) in the interpreter with the guest profiler and prints the
+// functions with the most self time.
+func printProfile(w io.Writer, path string, rows int) error {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	vm, _, err := startVM(ctx, wasm, nil, wasmhost.Options{Interpreter: true, Profile: true})
+	if err != nil {
+		return err
+	}
+	print := func(title string, requests int) {
+		prof := vm.Profile()
+		var calls int64
+		var self time.Duration
+		for _, f := range prof {
+			calls += f.Calls
+			self += f.Self
+		}
+		n := int64(requests)
+		fmt.Fprintf(w, "\n## %s: %d calls, %.1f ms self time (with the profiler's overhead)\n\n", title, calls/n, ms(self)/float64(n))
+		fmt.Fprintln(w, "| function | calls | self ms | % |\n|---|---|---|---|")
+		for i := 0; i < rows && i < len(prof); i++ {
+			f := prof[i]
+			fmt.Fprintf(w, "| %s | %d | %.3f | %.1f |\n", f.Name, f.Calls/n, ms(f.Self)/float64(n), 100*float64(f.Self)/float64(self))
+		}
+		vm.ResetProfile()
+	}
+	print("start-up and configure", 1)
+	const warmup, profiled = 300, 100
+	for _, r := range traffic() {
+		for i := 0; i < warmup; i++ {
+			if _, err := do(vm, r); err != nil {
+				return err
+			}
+		}
+		vm.ResetProfile()
+		for i := 0; i < profiled; i++ {
+			if _, err := do(vm, r); err != nil {
+				return err
+			}
+		}
+		print(fmt.Sprintf("%s (per request, mean of %d after %d)", r.kind, profiled, warmup), profiled)
+	}
+	return nil
+}

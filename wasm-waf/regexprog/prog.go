@@ -1,0 +1,296 @@
+// Package regexprog is a compiled regular expression as flat arrays: the host parses and compiles a
+// pattern once (with Go's regexp/syntax, or rsc.io/binaryregexp/syntax for byte patterns) and the
+// Wasm plugin only loads the arrays. Parsing and compiling a pattern recurses as deep as the
+// pattern nests and allocates a pointer-rich tree; loading a Prog is a few copies, and its arrays
+// hold no pointers, so the garbage collector never scans them.
+//
+// Every instruction that consumes a character is reduced to one kind, a list of inclusive rune
+// ranges: case folding and the "any character" instructions are expanded when the program is
+// built, so matching a rune never calls into package unicode.
+package regexprog
+
+import (
+	"errors"
+	"fmt"
+	"regexp/syntax"
+	"sort"
+	"unicode"
+	"unicode/utf8"
+
+	binsyntax "rsc.io/binaryregexp/syntax"
+)
+
+// Op is an instruction kind. The values are those of regexp/syntax.InstOp where both exist.
+type Op uint8
+
+const (
+	OpAlt        = Op(syntax.InstAlt)        // continue at Out and at Arg (Out preferred)
+	OpCapture    = Op(syntax.InstCapture)    // record the position in capture slot Arg
+	OpEmptyWidth = Op(syntax.InstEmptyWidth) // assert the syntax.EmptyOp flags in Arg
+	OpMatch      = Op(syntax.InstMatch)      // the pattern matched
+	OpFail       = Op(syntax.InstFail)       // this thread dies
+	OpNop        = Op(syntax.InstNop)        // continue at Out
+	OpRune       = Op(syntax.InstRune)       // consume a rune within one of the instruction's ranges
+)
+
+// Prog is a compiled pattern.
+type Prog struct {
+	Op  []Op
+	Out []uint32
+	// Arg is the second branch of OpAlt, the slot of OpCapture, the syntax.EmptyOp of OpEmptyWidth.
+	Arg []uint32
+	// The ranges of instruction i are Ranges[RangeStart[i]:RangeStart[i+1]], as sorted,
+	// non-overlapping inclusive pairs lo, hi.
+	RangeStart []uint32
+	Ranges     []int32
+	Start      uint32
+	// NumCap is the number of capture slots (two per group, group 0 being the whole match).
+	NumCap int
+	// Binary programs match bytes (runes 0-255), not UTF-8.
+	Binary bool
+}
+
+// Compile parses and compiles pattern with Perl syntax, as regexp.Compile does, or as
+// binaryregexp.Compile does when binary is set.
+func Compile(pattern string, binary bool) (*Prog, error) {
+	if binary {
+		re, err := binsyntax.Parse(pattern, binsyntax.Perl)
+		if err != nil {
+			return nil, err
+		}
+		p, err := binsyntax.Compile(re.Simplify())
+		if err != nil {
+			return nil, err
+		}
+		return fromBinarySyntax(p), nil
+	}
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	p, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil, err
+	}
+	return FromSyntax(p), nil
+}
+
+// FromSyntax converts a program compiled by regexp/syntax.
+func FromSyntax(p *syntax.Prog) *Prog {
+	b := newBuilder(len(p.Inst), false)
+	for i := range p.Inst {
+		in := &p.Inst[i]
+		b.add(in.Op, in.Out, in.Arg, in.Rune)
+	}
+	return b.finish(uint32(p.Start), p.NumCap)
+}
+
+func fromBinarySyntax(p *binsyntax.Prog) *Prog {
+	b := newBuilder(len(p.Inst), true)
+	for i := range p.Inst {
+		in := &p.Inst[i]
+		// The two packages number their instructions alike.
+		b.add(syntax.InstOp(in.Op), in.Out, in.Arg, in.Rune)
+	}
+	return b.finish(uint32(p.Start), p.NumCap)
+}
+
+type builder struct {
+	p *Prog
+}
+
+func newBuilder(n int, binary bool) *builder {
+	return &builder{p: &Prog{
+		Op: make([]Op, 0, n), Out: make([]uint32, 0, n), Arg: make([]uint32, 0, n),
+		RangeStart: make([]uint32, 0, n+1), Binary: binary,
+	}}
+}
+
+func (b *builder) add(op syntax.InstOp, out, arg uint32, runes []rune) {
+	p := b.p
+	p.RangeStart = append(p.RangeStart, uint32(len(p.Ranges)))
+	maxRune := int32(unicode.MaxRune)
+	if p.Binary {
+		maxRune = 0xff
+	}
+	switch op {
+	case syntax.InstAltMatch:
+		op = syntax.InstAlt // an optimization hint only
+	case syntax.InstRune1:
+		op = syntax.InstRune
+		// Rune1 carries no fold flag: it is always case-sensitive.
+		p.Ranges = append(p.Ranges, runes[0], runes[0])
+		arg = 0
+	case syntax.InstRune:
+		if len(runes) == 1 {
+			p.Ranges = appendRanges(p.Ranges, foldOrbit(runes[0], syntax.Flags(arg)&syntax.FoldCase != 0, p.Binary))
+		} else {
+			p.Ranges = appendPairs(p.Ranges, runes, maxRune)
+		}
+		arg = 0
+	case syntax.InstRuneAny:
+		op = syntax.InstRune
+		p.Ranges = append(p.Ranges, 0, maxRune)
+	case syntax.InstRuneAnyNotNL:
+		op = syntax.InstRune
+		p.Ranges = append(p.Ranges, 0, '\n'-1, '\n'+1, maxRune)
+	}
+	if op == syntax.InstRune && int(p.RangeStart[len(p.RangeStart)-1]) == len(p.Ranges) {
+		op = syntax.InstFail // a class with nothing left that the program can see
+	}
+	p.Op = append(p.Op, Op(op))
+	p.Out = append(p.Out, out)
+	p.Arg = append(p.Arg, arg)
+}
+
+func (b *builder) finish(start uint32, numCap int) *Prog {
+	p := b.p
+	p.RangeStart = append(p.RangeStart, uint32(len(p.Ranges)))
+	p.Start, p.NumCap = start, numCap
+	return p
+}
+
+// foldOrbit lists r and, when folding, every rune that simple case folding makes equal to it
+// (regexp/syntax leaves these to match time for single-rune instructions).
+func foldOrbit(r rune, fold, binary bool) []rune {
+	out := []rune{r}
+	if !fold {
+		return out
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		// A byte program never sees runes above 0xff.
+		if !binary || f <= 0xff {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// appendRanges appends single runes as sorted, merged ranges.
+func appendRanges(dst []int32, runes []rune) []int32 {
+	sort.Slice(runes, func(i, j int) bool { return runes[i] < runes[j] })
+	for i := 0; i < len(runes); {
+		lo, hi := runes[i], runes[i]
+		for i++; i < len(runes) && runes[i] <= hi+1; i++ {
+			hi = runes[i]
+		}
+		dst = append(dst, lo, hi)
+	}
+	return dst
+}
+
+// appendPairs appends the range pairs of a character class, without the parts above maxRune (a
+// byte program's class may list Unicode case variants it can never see).
+func appendPairs(dst []int32, pairs []rune, maxRune int32) []int32 {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		lo, hi := pairs[i], pairs[i+1]
+		if lo > maxRune {
+			break
+		}
+		dst = append(dst, lo, min(hi, maxRune))
+	}
+	return dst
+}
+
+// Len is the number of instructions.
+func (p *Prog) Len() int { return len(p.Op) }
+
+// MatchRune reports whether instruction pc (an OpRune) accepts r.
+func (p *Prog) MatchRune(pc uint32, r rune) bool {
+	rs := p.Ranges[p.RangeStart[pc]:p.RangeStart[pc+1]]
+	// Few ranges: a linear scan. Many (Unicode classes): binary search over the pairs.
+	if len(rs) <= 8 {
+		for i := 0; i+1 < len(rs); i += 2 {
+			if r < rs[i] {
+				return false
+			}
+			if r <= rs[i+1] {
+				return true
+			}
+		}
+		return false
+	}
+	lo, hi := 0, len(rs)/2
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case r < rs[2*m]:
+			hi = m
+		case r > rs[2*m+1]:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// ErrInvalid is wrapped by every Validate error.
+var ErrInvalid = errors.New("regexprog: invalid program")
+
+// Validate checks what a matcher relies on, for programs decoded from untrusted bytes: every
+// index in range, ranges sorted and well formed, capture slots within NumCap. A program that
+// passes may still never match, but running it cannot index out of bounds or loop forever
+// (matchers mark visited instructions).
+func (p *Prog) Validate() error {
+	n := len(p.Op)
+	switch {
+	case n == 0:
+		return fmt.Errorf("%w: no instructions", ErrInvalid)
+	case len(p.Out) != n || len(p.Arg) != n || len(p.RangeStart) != n+1:
+		return fmt.Errorf("%w: array lengths differ", ErrInvalid)
+	case int(p.Start) >= n:
+		return fmt.Errorf("%w: start %d out of range", ErrInvalid, p.Start)
+	case p.NumCap < 2 || p.NumCap%2 != 0 || p.NumCap > 2*1024:
+		return fmt.Errorf("%w: %d capture slots", ErrInvalid, p.NumCap)
+	case p.RangeStart[0] != 0 || int(p.RangeStart[n]) != len(p.Ranges):
+		return fmt.Errorf("%w: range table bounds", ErrInvalid)
+	}
+	for pc := 0; pc < n; pc++ {
+		if p.RangeStart[pc] > p.RangeStart[pc+1] {
+			return fmt.Errorf("%w: instruction %d: range table not ascending", ErrInvalid, pc)
+		}
+	}
+	maxRune := int32(utf8.MaxRune)
+	if p.Binary {
+		maxRune = 0xff
+	}
+	for pc := 0; pc < n; pc++ {
+		hasRanges := p.RangeStart[pc] != p.RangeStart[pc+1]
+		switch p.Op[pc] {
+		case OpAlt:
+			if int(p.Arg[pc]) >= n {
+				return fmt.Errorf("%w: instruction %d: branch %d out of range", ErrInvalid, pc, p.Arg[pc])
+			}
+		case OpCapture:
+			if int(p.Arg[pc]) >= p.NumCap {
+				return fmt.Errorf("%w: instruction %d: capture slot %d of %d", ErrInvalid, pc, p.Arg[pc], p.NumCap)
+			}
+		case OpEmptyWidth:
+			if p.Arg[pc] > uint32(syntax.EmptyNoWordBoundary)<<1-1 {
+				return fmt.Errorf("%w: instruction %d: empty-width flags %#x", ErrInvalid, pc, p.Arg[pc])
+			}
+		case OpRune:
+			rs := p.Ranges[p.RangeStart[pc]:p.RangeStart[pc+1]]
+			if len(rs) == 0 || len(rs)%2 != 0 {
+				return fmt.Errorf("%w: instruction %d: %d range bounds", ErrInvalid, pc, len(rs))
+			}
+			for i := 0; i < len(rs); i += 2 {
+				if rs[i] < 0 || rs[i] > rs[i+1] || rs[i+1] > maxRune || i > 0 && rs[i] <= rs[i-1] {
+					return fmt.Errorf("%w: instruction %d: ranges not sorted and disjoint", ErrInvalid, pc)
+				}
+			}
+			hasRanges = false
+		case OpMatch, OpFail, OpNop:
+		default:
+			return fmt.Errorf("%w: instruction %d: unknown op %d", ErrInvalid, pc, p.Op[pc])
+		}
+		if hasRanges {
+			return fmt.Errorf("%w: instruction %d: ranges on a non-rune instruction", ErrInvalid, pc)
+		}
+		if p.Op[pc] != OpMatch && p.Op[pc] != OpFail && int(p.Out[pc]) >= n {
+			return fmt.Errorf("%w: instruction %d: next %d out of range", ErrInvalid, pc, p.Out[pc])
+		}
+	}
+	return nil
+}
