@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshaccel/meshaccel/wasm-waf/crs"
 	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
 // corpus returns every URI, header value and body of the CRS regression tests, raw, URL-decoded
@@ -73,6 +74,14 @@ func TestRegexSoundness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	artifact, err := rs.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := ruleset.Load(artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
 	values := corpus(t)
 	if os.Getenv("WAF_FULL_CORPUS") == "" {
 		// Every fifth string keeps every rule family and the run short; WAF_FULL_CORPUS=1 runs all.
@@ -87,19 +96,15 @@ func TestRegexSoundness(t *testing.T) {
 	for i := range rs.Regexes {
 		r := &rs.Regexes[i]
 		var match func(string) bool
-		var dfa *lazydfa.Matcher
 		if r.Binary {
 			match = binaryregexp.MustCompile(r.Pattern).MatchString
 		} else {
 			match = regexp.MustCompile(r.Pattern).MatchString
-			prog, err := lazydfa.Program(r.Pattern)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dfa = lazydfa.NewWithClasses(prog, [128]uint8(r.Classes))
 		}
+		// The program the plugin runs: compiled on the host, through the artifact.
+		dfa := lazydfa.NewWithClasses(loaded.Regexes[i].Prog, [128]uint8(loaded.Regexes[i].Classes))
 		for _, v := range values {
-			if dfa != nil && dfa.MatchString(v) != match(v) {
+			if dfa.MatchString(v) != match(v) {
 				t.Errorf("regex %d %.80q on %.80q: lazy DFA %v, regexp %v", i, r.Pattern, v, !match(v), match(v))
 			}
 			may := rs.MayMatch(int32(i), v)

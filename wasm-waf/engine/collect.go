@@ -46,20 +46,21 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 		return tx.collectTX(dst, t, r, head)
 	case ruleset.VarMatchedVars, ruleset.VarMatchedVarsNames:
 		names := t.Var == ruleset.VarMatchedVarsNames
-		for _, m := range tx.matchedVars {
-			v := val{v: t.Var, key: m.name, value: m.value, id: -1}
+		for i := range tx.matchedVars {
+			name := tx.matchedVars[i].name()
+			v := val{v: t.Var, key: name, value: tx.matchedVars[i].value, id: -1}
 			if names {
-				v.value = m.name
+				v.value = name
 			}
-			if tx.selected(t, lower(m.name)) && !tx.excluded(r, head, t.Var, lower(m.name)) {
+			if lname := lower(name); tx.selected(t, lname) && !tx.excluded(r, head, t.Var, lname) {
 				dst = append(dst, v)
 			}
 		}
 		return dst
 	case ruleset.VarMatchedVar:
-		return append(dst, val{v: t.Var, value: tx.matchedVarValue, id: -1})
+		return append(dst, val{v: t.Var, value: tx.lastMatched.value, id: -1})
 	case ruleset.VarMatchedVarName:
-		return append(dst, val{v: t.Var, value: tx.matchedVarName, id: -1})
+		return append(dst, val{v: t.Var, value: tx.lastMatched.name(), id: -1})
 	case ruleset.VarArgsCombinedSize:
 		n := 0
 		for _, l := range [2][]entry{tx.argsGet, tx.argsPost} {
@@ -151,11 +152,7 @@ func (tx *Transaction) selected(t *ruleset.Target, lkey string) bool {
 }
 
 func (tx *Transaction) keyRegexMatch(idx int32, lkey string) bool {
-	c, ok := tx.e.regex(idx)
-	if !ok {
-		return false
-	}
-	return c.matchString(lkey)
+	return tx.e.matchRegex(idx, lkey)
 }
 
 func exclusionMatches(ex *ruleset.Exclusion, tx *Transaction, v ruleset.Var, lkey string) bool {
@@ -169,10 +166,15 @@ func exclusionMatches(ex *ruleset.Exclusion, tx *Transaction, v ruleset.Var, lke
 }
 
 // excluded applies the rule's own !VAR exclusions and those added by ctl:ruleRemoveTarget*.
+// Most rules have neither: this part stays small enough to be inlined.
 func (tx *Transaction) excluded(r, head *ruleset.Rule, v ruleset.Var, lkey string) bool {
-	if r == nil {
+	if r == nil || len(r.Exclusions) == 0 && len(tx.exclusions) == 0 {
 		return false
 	}
+	return tx.excludedBy(r, head, v, lkey)
+}
+
+func (tx *Transaction) excludedBy(r, head *ruleset.Rule, v ruleset.Var, lkey string) bool {
 	for i := range r.Exclusions {
 		if exclusionMatches(&r.Exclusions[i], tx, v, lkey) {
 			return true

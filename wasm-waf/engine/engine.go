@@ -5,12 +5,9 @@ package engine
 
 import (
 	"net/netip"
-	"regexp"
-	"regexp/syntax"
-
-	"rsc.io/binaryregexp"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -40,20 +37,19 @@ type Options struct {
 	Mode *ruleset.EngineMode
 }
 
-type compiledRegex struct {
-	// dfa answers match/no-match; re (compiled on the first capture) extracts submatches.
-	dfa    *lazydfa.Matcher
-	re     *regexp.Regexp
-	bre    *binaryregexp.Regexp
-	failed bool
+// regexMatchers are the matchers of one of the ruleset's programs, made on first use (most never
+// run because their prefilters reject the input): dfa answers match or no match, and pike, only
+// made for rules that capture, extracts the submatches.
+type regexMatchers struct {
+	dfa  *lazydfa.Matcher
+	pike *regexprog.Machine
 }
 
 // Engine evaluates one ruleset. It is not safe for concurrent use (proxy-wasm VMs are single-threaded).
 type Engine struct {
-	rs   *ruleset.Ruleset
-	mode ruleset.EngineMode
-	// regexes are compiled on first use: most never run because their prefilter rejects the input.
-	regexes []compiledRegex
+	rs      *ruleset.Ruleset
+	mode    ruleset.EngineMode
+	regexes []regexMatchers
 	// nodePath[n] is the transformation pipeline of node n from the first step to n.
 	nodePath [][]int32
 	txIndex  map[string]int32
@@ -62,6 +58,8 @@ type Engine struct {
 	headOf []int32
 	free   []*Transaction
 	nextID uint64
+	// capIndex is scratch space for submatch offsets.
+	capIndex []int
 }
 
 // New returns an engine for rs with the ruleset's own settings.
@@ -72,7 +70,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 	e := &Engine{
 		rs:       rs,
 		mode:     rs.Engine,
-		regexes:  make([]compiledRegex, len(rs.Regexes)),
+		regexes:  make([]regexMatchers, len(rs.Regexes)),
 		nodePath: make([][]int32, len(rs.TransformNodes)),
 		txIndex:  make(map[string]int32, len(rs.TXKeys)),
 		prefixes: map[int32][]netip.Prefix{},
@@ -117,56 +115,36 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 // Ruleset returns the engine's ruleset.
 func (e *Engine) Ruleset() *ruleset.Ruleset { return e.rs }
 
-// regex returns the compiled regex i; ok is false when the artifact holds an invalid pattern
-// (the compiler rejects those, so only a hand-made artifact can), and the rule then never matches.
-func (e *Engine) regex(i int32) (c compiledRegex, ok bool) {
-	c = e.regexes[i]
-	if c.dfa != nil || c.bre != nil {
-		return c, true
+// matchRegex reports whether regex i matches anywhere in s.
+func (e *Engine) matchRegex(i int32, s string) bool {
+	m := &e.regexes[i]
+	if m.dfa == nil {
+		r := &e.rs.Regexes[i]
+		m.dfa = lazydfa.NewWithClasses(r.Prog, [128]uint8(r.Classes)) // Load checked both
 	}
-	if c.failed {
-		return c, false
+	return m.dfa.MatchString(s)
+}
+
+// submatches returns the capture groups of regex i's leftmost-first match in s (nil: no
+// match), as regexp.FindStringSubmatch would; groups that did not take part are empty.
+func (e *Engine) submatches(i int32, s string, dst []string) []string {
+	m := &e.regexes[i]
+	if m.pike == nil {
+		m.pike = regexprog.NewMachine(e.rs.Regexes[i].Prog)
 	}
-	r := &e.rs.Regexes[i]
-	var err error
-	if r.Binary {
-		c.bre, err = binaryregexp.Compile(r.Pattern)
-	} else {
-		var prog *syntax.Prog
-		if prog, err = lazydfa.Program(r.Pattern); err == nil {
-			if len(r.Classes) == 128 {
-				c.dfa = lazydfa.NewWithClasses(prog, [128]uint8(r.Classes))
-			} else {
-				c.dfa = lazydfa.New(prog)
-			}
+	e.capIndex = m.pike.FindSubmatchIndex(e.capIndex, s)
+	if e.capIndex == nil {
+		return nil
+	}
+	dst = dst[:0]
+	for k := 0; k+1 < len(e.capIndex); k += 2 {
+		if a, b := e.capIndex[k], e.capIndex[k+1]; a >= 0 && b >= a {
+			dst = append(dst, s[a:b])
+		} else {
+			dst = append(dst, "")
 		}
 	}
-	c.failed = err != nil
-	e.regexes[i] = c
-	return c, err == nil
-}
-
-// submatcher returns the Go regexp of regex i for capture extraction.
-func (e *Engine) submatcher(i int32) *regexp.Regexp {
-	c := &e.regexes[i]
-	if c.re == nil {
-		c.re = regexp.MustCompile(e.rs.Regexes[i].Pattern) // valid: the DFA compiled it
-	}
-	return c.re
-}
-
-func (c compiledRegex) matchString(s string) bool {
-	if c.dfa != nil {
-		return c.dfa.MatchString(s)
-	}
-	return c.bre.MatchString(s)
-}
-
-// PrecompileRegexes compiles every regex now instead of on first use.
-func (e *Engine) PrecompileRegexes() {
-	for i := range e.regexes {
-		e.regex(int32(i))
-	}
+	return dst
 }
 
 // NewTransaction returns a transaction from the free list or a new one.

@@ -303,13 +303,8 @@ func (tx *Transaction) present(v val, node int32, tv string) *ruleset.ByteSet {
 // onMatch records the matched variable and runs the rule's non-disruptive actions.
 func (tx *Transaction) onMatch(r *ruleset.Rule, v val, tv string) {
 	if v.v != ruleset.VarNone {
-		name := v.v.String()
-		if v.key != "" {
-			name += ":" + v.key
-		}
-		tx.matchedVarName = name
-		tx.matchedVarValue = tv
-		tx.matchedVars = append(tx.matchedVars, matchedVar{name: name, value: tv})
+		tx.lastMatched = matchedVar{v: v.v, key: v.key, value: tv}
+		tx.matchedVars = append(tx.matchedVars, tx.lastMatched)
 	}
 	for i := range r.SetVars {
 		tx.setvar(&r.SetVars[i])
@@ -488,9 +483,9 @@ func (tx *Transaction) macroValue(p *ruleset.MacroPart) string {
 		v, _ := tx.txGet(p.Key)
 		return v
 	case ruleset.VarMatchedVar:
-		return tx.matchedVarValue
+		return tx.lastMatched.value
 	case ruleset.VarMatchedVarName:
-		return tx.matchedVarName
+		return tx.lastMatched.name()
 	case ruleset.VarRule:
 		r := &tx.e.rs.Rules[tx.ruleIndex]
 		switch p.Key {

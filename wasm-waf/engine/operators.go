@@ -2,7 +2,6 @@ package engine
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -62,7 +61,7 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v val, tv string, node i
 		}
 		return ok
 	case ruleset.OpDetectXSS:
-		return libinjection.IsXSS(tv)
+		return mayBeXSS(tv) && libinjection.IsXSS(tv)
 	case ruleset.OpValidateByteRange:
 		for i := 0; i < len(tv); i++ {
 			c := tv[i]
@@ -94,12 +93,52 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v val, tv string, node i
 	return false
 }
 
+// mayBeXSS is a necessary condition for libinjection's XSS detection, checked first because
+// @detectXSS runs on most request values and the detector allocates: it reports a tag, comment or
+// doctype (all open with '<') or an attribute value after a dangerous attribute name (a value
+// only follows '='). FuzzXSSNeedsAngleBracketOrEquals holds the library to it.
+func mayBeXSS(s string) bool { return strings.ContainsAny(s, "<=") }
+
+// atoiLoose is strconv.Atoi(strings.TrimSpace(s)) with the error ignored (0 for text that is not
+// a number, the nearest int on overflow), without allocating the error: numeric operators run on
+// every value of their targets, most of which are not numbers.
 func atoiLoose(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		n, _ = strconv.Atoi(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
 	}
-	return n
+	if s == "" {
+		return 0
+	}
+	const maxInt = int(^uint(0) >> 1)
+	clamp := func() int {
+		if neg {
+			return -maxInt - 1
+		}
+		return maxInt
+	}
+	// As strconv: digits accumulate in 64 unsigned bits (stopping at the first digit that
+	// overflows them), a non-digit anywhere makes it no number, and the int range is checked last.
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		if n > (1<<64-1)/10 || n*10 > 1<<64-1-uint64(c-'0') {
+			return clamp()
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case !neg && n > uint64(maxInt), neg && n > uint64(maxInt)+1:
+		return clamp()
+	case neg:
+		return int(-n)
+	}
+	return int(n)
 }
 
 func containsWord(s, w string) bool {
@@ -171,30 +210,21 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int
 			return false
 		}
 	}
-	c, ok := tx.e.regex(idx)
-	if !ok {
-		return false
-	}
 	if regexRunHook != nil {
 		regexRunHook(r.ID, idx, tv)
 	}
-	if !c.matchString(tv) {
+	if !tx.e.matchRegex(idx, tv) {
 		return false
 	}
 	if !r.Capture {
 		return true
 	}
-	var m []string
-	if c.dfa != nil {
-		m = tx.e.submatcher(idx).FindStringSubmatch(tv)
-	} else {
-		m = c.bre.FindStringSubmatch(tv)
-	}
-	if m == nil {
+	tx.groups = tx.e.submatches(idx, tv, tx.groups)
+	if tx.groups == nil {
 		return false
 	}
-	for i := 0; i < len(m) && i < 10; i++ {
-		tx.capture(i, m[i])
+	for i := 0; i < len(tx.groups) && i < 10; i++ {
+		tx.capture(i, tx.groups[i])
 	}
 	return true
 }

@@ -35,9 +35,22 @@ type targetExclusion struct {
 	ex     ruleset.Exclusion
 }
 
+// matchedVar is a variable member that a rule matched. Its name ("ARGS:q") is built only when a
+// rule asks for it: most matches in a request are never looked at by name.
 type matchedVar struct {
-	name  string
+	v     ruleset.Var
+	key   string
 	value string
+}
+
+func (m *matchedVar) name() string {
+	if m.v == ruleset.VarNone {
+		return ""
+	}
+	if m.key == "" {
+		return m.v.String()
+	}
+	return m.v.String() + ":" + m.key
 }
 
 // Transaction is the evaluation state of one HTTP request.
@@ -66,9 +79,9 @@ type Transaction struct {
 	txDyn    map[string]string
 	txDynKey []string
 
-	matchedVarValue string
-	matchedVarName  string
-	matchedVars     []matchedVar
+	// lastMatched is the last matched variable (MATCHED_VAR, MATCHED_VAR_NAME).
+	lastMatched matchedVar
+	matchedVars []matchedVar
 
 	bodyProcessor   string
 	bodyAccess      bool
@@ -100,9 +113,11 @@ type Transaction struct {
 	pcache    []presenceSlot
 	ptemp     presenceSlot
 	scratch   []byte
-	scratch2  []byte
-	macroBuf  []byte
-	bodyBuf   []byte
+	// groups holds the submatches of a capturing @rx.
+	groups   []string
+	scratch2 []byte
+	macroBuf []byte
+	bodyBuf  []byte
 }
 
 func newTransaction(e *Engine) *Transaction {
@@ -146,7 +161,7 @@ func (tx *Transaction) begin() {
 		clear(tx.txDyn)
 	}
 	tx.txDynKey = tx.txDynKey[:0]
-	tx.matchedVarValue, tx.matchedVarName = "", ""
+	tx.lastMatched = matchedVar{}
 	tx.matchedVars = tx.matchedVars[:0]
 	tx.bodyProcessor = ""
 	tx.bodyAccess = e.rs.RequestBodyAccess

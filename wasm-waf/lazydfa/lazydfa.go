@@ -1,5 +1,5 @@
 // Package lazydfa answers "does this regexp match anywhere in the input?" with a lazily built
-// DFA over a compiled regexp/syntax program. The Go regexp package runs large programs (the OWASP
+// DFA over a compiled program (package regexprog). The Go regexp package runs large programs (the OWASP
 // CRS has regexes with thousands of instructions) as an NFA simulation that touches every
 // instruction for every input character; a DFA state stands for a whole set of NFA states, so
 // after warm-up each input character costs one table lookup. States are built on demand and the
@@ -11,6 +11,8 @@ import (
 	"regexp/syntax"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 )
 
 // MaxStates bounds the cached DFA states of one matcher.
@@ -49,7 +51,7 @@ type state struct {
 
 // Matcher is a lazy DFA for one program. It is not safe for concurrent use.
 type Matcher struct {
-	prog    *syntax.Prog
+	prog    *regexprog.Prog
 	classOf [128]uint8
 	classes int
 	states  map[string]*state
@@ -65,9 +67,10 @@ type Matcher struct {
 	keyBuf []byte
 }
 
-// Compile parses and compiles a Go regexp pattern for matching.
-func Compile(pattern string) (*Matcher, error) {
-	prog, err := Program(pattern)
+// Compile parses and compiles a Go regexp pattern for matching (binary: byte by byte, as
+// rsc.io/binaryregexp matches).
+func Compile(pattern string, binary bool) (*Matcher, error) {
+	prog, err := regexprog.Compile(pattern, binary)
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +78,14 @@ func Compile(pattern string) (*Matcher, error) {
 }
 
 // New returns a matcher for a compiled program.
-func New(prog *syntax.Prog) *Matcher {
+func New(prog *regexprog.Prog) *Matcher {
 	return NewWithClasses(prog, ByteClasses(prog))
 }
 
 // NewWithClasses returns a matcher with byte classes computed earlier by ByteClasses for the same
 // program (computing them visits every instruction 128 times, which a host can do ahead of time).
-func NewWithClasses(prog *syntax.Prog, classes [128]uint8) *Matcher {
-	m := &Matcher{prog: prog, seen: make([]uint32, len(prog.Inst)), classOf: classes}
+func NewWithClasses(prog *regexprog.Prog, classes [128]uint8) *Matcher {
+	m := &Matcher{prog: prog, seen: make([]uint32, prog.Len()), classOf: classes}
 	for _, c := range classes {
 		if int(c) >= m.classes {
 			m.classes = int(c) + 1
@@ -101,7 +104,7 @@ func NewWithClasses(prog *syntax.Prog, classes [128]uint8) *Matcher {
 
 // ByteClasses partitions ASCII into classes of characters that every instruction treats alike
 // (and that empty-width assertions see alike), so states need one transition per class.
-func ByteClasses(prog *syntax.Prog) [128]uint8 {
+func ByteClasses(prog *regexprog.Prog) [128]uint8 {
 	var classOf [128]uint8
 	sigs := map[string]uint8{}
 	sig := make([]byte, 0, 64)
@@ -118,18 +121,17 @@ func ByteClasses(prog *syntax.Prog) [128]uint8 {
 		}
 		var bits byte
 		nb := 0
-		for i := range prog.Inst {
-			inst := &prog.Inst[i]
-			switch inst.Op {
-			case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-				if inst.MatchRune(r) {
-					bits |= 1 << nb
-				}
-				nb++
-				if nb == 8 {
-					sig = append(sig, bits)
-					bits, nb = 0, 0
-				}
+		for pc := range prog.Op {
+			if prog.Op[pc] != regexprog.OpRune {
+				continue
+			}
+			if prog.MatchRune(uint32(pc), r) {
+				bits |= 1 << nb
+			}
+			nb++
+			if nb == 8 {
+				sig = append(sig, bits)
+				bits, nb = 0, 0
 			}
 		}
 		sig = append(sig, bits)
@@ -141,15 +143,6 @@ func ByteClasses(prog *syntax.Prog) [128]uint8 {
 		classOf[c] = id
 	}
 	return classOf
-}
-
-// Program parses and compiles a pattern the way regexp.Compile does.
-func Program(pattern string) (*syntax.Prog, error) {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil, err
-	}
-	return syntax.Compile(re.Simplify())
 }
 
 func (m *Matcher) reset() {
@@ -196,19 +189,19 @@ func (m *Matcher) closure(pcs []uint32, flags syntax.EmptyOp) bool {
 			continue
 		}
 		m.seen[pc] = m.gen
-		inst := &m.prog.Inst[pc]
-		switch inst.Op {
-		case syntax.InstMatch:
+		p := m.prog
+		switch p.Op[pc] {
+		case regexprog.OpMatch:
 			matched = true
-		case syntax.InstAlt, syntax.InstAltMatch:
-			m.stack = append(m.stack, inst.Arg, inst.Out)
-		case syntax.InstCapture, syntax.InstNop:
-			m.stack = append(m.stack, inst.Out)
-		case syntax.InstEmptyWidth:
-			if syntax.EmptyOp(inst.Arg)&^flags == 0 {
-				m.stack = append(m.stack, inst.Out)
+		case regexprog.OpAlt:
+			m.stack = append(m.stack, p.Arg[pc], p.Out[pc])
+		case regexprog.OpCapture, regexprog.OpNop:
+			m.stack = append(m.stack, p.Out[pc])
+		case regexprog.OpEmptyWidth:
+			if syntax.EmptyOp(p.Arg[pc])&^flags == 0 {
+				m.stack = append(m.stack, p.Out[pc])
 			}
-		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
+		case regexprog.OpRune:
 			m.set = append(m.set, pc)
 		}
 	}
@@ -233,8 +226,8 @@ func (m *Matcher) step(s *state, r rune) (*state, bool) {
 	}
 	var next []uint32
 	for _, pc := range m.set {
-		if m.prog.Inst[pc].MatchRune(r) {
-			next = append(next, m.prog.Inst[pc].Out)
+		if m.prog.MatchRune(pc, r) {
+			next = append(next, m.prog.Out[pc])
 		}
 	}
 	sort.Slice(next, func(i, j int) bool { return next[i] < next[j] })
@@ -281,7 +274,11 @@ func (m *Matcher) MatchString(s string) bool {
 			i++
 			continue
 		}
-		r, size = utf8.DecodeRuneInString(s[i:])
+		if m.prog.Binary {
+			r = rune(c) // byte programs see every byte as one character
+		} else {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
 		if nx, ok := st.wide[r]; ok {
 			st = nx
 			i += size

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"rsc.io/binaryregexp"
 )
 
 func TestMatchesLikeRegexp(t *testing.T) {
@@ -17,7 +19,7 @@ func TestMatchesLikeRegexp(t *testing.T) {
 		"¼", "\xff\xfe", "a and b", "aXb", "a\nb\n", "words\nword"}
 	for _, p := range patterns {
 		re := regexp.MustCompile(p)
-		m, err := Compile(p)
+		m, err := Compile(p, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +36,7 @@ func TestMatchesLikeRegexp(t *testing.T) {
 func TestCacheIsBounded(t *testing.T) {
 	p := `(?:a|b)*a(?:a|b){8}`
 	re := regexp.MustCompile(p)
-	m, _ := Compile(p)
+	m, _ := Compile(p, false)
 	var b strings.Builder
 	for i := 0; i < 4000; i++ {
 		b.WriteByte("ab"[(i*7+i/3)%2])
@@ -61,7 +63,7 @@ func FuzzMatchesLikeRegexp(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m, err := Compile(pattern)
+		m, err := Compile(pattern, false)
 		if err != nil {
 			t.Fatalf("regexp compiles %q but lazydfa does not: %v", pattern, err)
 		}
@@ -71,4 +73,25 @@ func FuzzMatchesLikeRegexp(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Byte patterns (\xHH above 0x7f that are not UTF-8 together) match raw bytes, as
+// rsc.io/binaryregexp does.
+func TestBinaryProgramsMatchLikeBinaryregexp(t *testing.T) {
+	patterns := []string{`\xff+`, `[\x80-\xff]{2}`, `(?i)[a-c]\xe9`, `\xc0\x80`, `^\x00?[\x7f-\xff]$`, `\b\xe9`, `(?s).\xfe`}
+	inputs := []string{"", "\xff", "a\xff\xff", "\x80\x81", "B\xe9", "b\xc9", "\xc0\x80", "é", "\x00\x90", "\x7f", "x\xe9", " \xe9", "\n\xfe", "\xc3\xa9"}
+	for _, p := range patterns {
+		re := binaryregexp.MustCompile(p)
+		m, err := Compile(p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := 0; round < 2; round++ {
+			for _, in := range inputs {
+				if got, want := m.MatchString(in), re.MatchString(in); got != want {
+					t.Errorf("%q on %q: lazy DFA %v, binaryregexp %v", p, in, got, want)
+				}
+			}
+		}
+	}
 }

@@ -4,14 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"unsafe"
 
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
-// The artifact is: magic, format version (uvarint), CRC-32 (IEEE, 4 bytes little endian) of the
-// body, body. The body is a flat sequence of varints and length-prefixed strings in the field
+// The artifact is: magic, format version (uvarint), checksum of the body (8 bytes little
+// endian, see checksum), body. The body is a flat sequence of varints and length-prefixed strings in the field
 // order of the types in model.go. Decoding is one forward pass with no recursion; every string
 // in the decoded ruleset shares one copy of the artifact.
 const magic = "MAWAFRS\x00"
@@ -44,13 +44,45 @@ func (e *encoder) i32s(v []int32) {
 	}
 }
 
-// i32blob writes an int32 array as its count and little-endian bytes, so that Load copies it in
-// one move instead of decoding a varint per element (the automata hold most of the artifact).
-func (e *encoder) i32blob(v []int32) {
+// blob32 writes a 32-bit array as its count and little-endian bytes, so that Load copies it in
+// one move instead of decoding a varint per element (automata and regex programs hold most of
+// the artifact).
+func blob32[T ~int32 | ~uint32](e *encoder, v []T) {
 	e.uint(uint64(len(v)))
 	for _, x := range v {
 		e.b = binary.LittleEndian.AppendUint32(e.b, uint32(x))
 	}
+}
+
+func (e *encoder) i32blob(v []int32) { blob32(e, v) }
+
+func (e *encoder) prog(p *regexprog.Prog) {
+	ops := make([]byte, len(p.Op))
+	for i, op := range p.Op {
+		ops[i] = byte(op)
+	}
+	e.str(string(ops))
+	blob32(e, p.Out)
+	blob32(e, p.Arg)
+	blob32(e, p.RangeStart)
+	blob32(e, p.Ranges)
+	e.uint(uint64(p.Start))
+	e.uint(uint64(p.NumCap))
+}
+
+// checksum guards the artifact against accidental corruption (the image digest covers
+// authenticity): FNV-1a over 64-bit words, eight times fewer steps than a byte-wise CRC, which
+// matters in a Wasm interpreter.
+func checksum(b []byte) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for ; len(b) >= 8; b = b[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * prime
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
 }
 
 func (e *encoder) macro(m Macro) {
@@ -90,6 +122,7 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 	for _, r := range rs.Regexes {
 		e.str(r.Pattern)
 		e.bool(r.Binary)
+		e.prog(r.Prog)
 		e.strs(r.Prefilter)
 		e.int(int64(r.PrefilterMatcher))
 		e.uint(uint64(len(r.Bytes)))
@@ -184,7 +217,7 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 	out := make([]byte, 0, len(body)+len(magic)+16)
 	out = append(out, magic...)
 	out = binary.AppendUvarint(out, FormatVersion)
-	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
+	out = binary.LittleEndian.AppendUint64(out, checksum(body))
 	return append(out, body...), nil
 }
 
@@ -279,26 +312,43 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-func (d *decoder) i32blob() []int32 {
+func decodeBlob32[T ~int32 | ~uint32](d *decoder) []T {
 	n := d.count(len(d.s) / 4)
 	if d.err != nil || d.off+4*n > len(d.s) {
-		d.fail("int32 array")
+		d.fail("32-bit array")
 		return nil
 	}
 	if n == 0 {
 		return nil
 	}
-	out := make([]int32, n)
+	out := make([]T, n)
 	src := d.s[d.off : d.off+4*n]
 	if littleEndian {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), src)
 	} else {
 		for i := range out {
-			out[i] = int32(binary.LittleEndian.Uint32([]byte(src[4*i : 4*i+4])))
+			out[i] = T(binary.LittleEndian.Uint32([]byte(src[4*i : 4*i+4])))
 		}
 	}
 	d.off += 4 * n
 	return out
+}
+
+func (d *decoder) i32blob() []int32 { return decodeBlob32[int32](d) }
+
+func (d *decoder) prog(binary bool) *regexprog.Prog {
+	ops := d.str()
+	p := &regexprog.Prog{Op: make([]regexprog.Op, len(ops)), Binary: binary}
+	for i := 0; i < len(ops); i++ {
+		p.Op[i] = regexprog.Op(ops[i])
+	}
+	p.Out = decodeBlob32[uint32](d)
+	p.Arg = decodeBlob32[uint32](d)
+	p.RangeStart = decodeBlob32[uint32](d)
+	p.Ranges = decodeBlob32[int32](d)
+	p.Start = uint32(d.uint())
+	p.NumCap = int(d.count(1 << 16))
+	return p
 }
 
 func (d *decoder) macro() Macro {
@@ -335,12 +385,12 @@ func Load(data []byte) (*Ruleset, error) {
 		return nil, fmt.Errorf("%w: format version %d, this engine reads %d", ErrFormat, ver, FormatVersion)
 	}
 	rest = rest[n:]
-	if len(rest) < 4 {
+	if len(rest) < 8 {
 		return nil, fmt.Errorf("%w: truncated header", ErrFormat)
 	}
-	sum := binary.LittleEndian.Uint32(rest)
-	body := rest[4:]
-	if crc32.ChecksumIEEE(body) != sum {
+	sum := binary.LittleEndian.Uint64(rest)
+	body := rest[8:]
+	if checksum(body) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
 	}
 	d := &decoder{s: string(body)}
@@ -363,6 +413,7 @@ func Load(data []byte) (*Ruleset, error) {
 		r := &rs.Regexes[i]
 		r.Pattern = d.str()
 		r.Binary = d.bool()
+		r.Prog = d.prog(r.Binary)
 		r.Prefilter = d.strs()
 		r.PrefilterMatcher = d.i32()
 		if n := d.count(8); n > 0 {
@@ -531,8 +582,11 @@ func (rs *Ruleset) validate() error {
 	}
 	for i := range rs.Regexes {
 		r := &rs.Regexes[i]
-		if !inRange(r.PrefilterMatcher, len(rs.Matchers), true) || (len(r.Classes) != 0 && len(r.Classes) != 128) {
+		if !inRange(r.PrefilterMatcher, len(rs.Matchers), true) || len(r.Classes) != 128 {
 			return bad("regex %d prefilter", i)
+		}
+		if err := r.Prog.Validate(); err != nil {
+			return bad("regex %d (%q): %v", i, r.Pattern, err)
 		}
 	}
 	checkMacro := func(mc Macro) bool {

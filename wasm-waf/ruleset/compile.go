@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"rsc.io/binaryregexp"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/seclang"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
@@ -609,22 +608,14 @@ func (c *compiler) regex(pattern string, forRx bool) (int32, error) {
 		return idx, nil
 	}
 	r := Regex{Pattern: full, PrefilterMatcher: -1}
-	if needsBinary(pattern) {
-		if _, err := binaryregexp.Compile(full); err != nil {
-			return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
-		}
-		r.Binary = true
-	} else if _, err := regexp.Compile(full); err != nil {
+	r.Binary = needsBinary(pattern)
+	prog, err := regexprog.Compile(full, r.Binary)
+	if err != nil {
 		return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
 	}
-	if !r.Binary {
-		prog, err := lazydfa.Program(full)
-		if err != nil {
-			return 0, fmt.Errorf("invalid regular expression %q: %v", pattern, err)
-		}
-		classes := lazydfa.ByteClasses(prog)
-		r.Classes = classes[:]
-	}
+	r.Prog = prog
+	classes := lazydfa.ByteClasses(prog)
+	r.Classes = classes[:]
 	if forRx {
 		// The UTF-8 parse of a binary pattern reads each \xHH byte as a rune < 0x100, which keeps
 		// its byte set conservative (any rune >= 0x80 admits every high byte).

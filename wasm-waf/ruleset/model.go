@@ -1,6 +1,7 @@
 package ruleset
 
 import (
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
@@ -331,6 +332,8 @@ type Regex struct {
 	Pattern string
 	// Binary patterns match bytes, not UTF-8 (they contain \xHH escapes above 0x7f).
 	Binary bool
+	// Prog is the pattern compiled on the host: the engine never parses or compiles a regex.
+	Prog *regexprog.Prog
 	// Prefilter is a set of lower-cased literals; every match contains at least one of them. Empty
 	// means no prefilter.
 	Prefilter []string
