@@ -62,7 +62,7 @@ func Compile(pattern string, binary bool) (*Prog, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fromBinarySyntax(p), nil
+		return withGroups(fromBinarySyntax(p), re.MaxCap()), nil
 	}
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
@@ -72,7 +72,15 @@ func Compile(pattern string, binary bool) (*Prog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromSyntax(p), nil
+	return withGroups(FromSyntax(p), re.MaxCap()), nil
+}
+
+// withGroups gives p a slot pair for each of the pattern's maxCap groups. Simplify drops groups
+// that can never participate (as in (a){0}), leaving the compiled program fewer slots than
+// package regexp reports (it pads with -1 up to the pattern's group count).
+func withGroups(p *Prog, maxCap int) *Prog {
+	p.NumCap = max(p.NumCap, 2*(maxCap+1))
+	return p
 }
 
 // FromSyntax converts a program compiled by regexp/syntax.
@@ -119,7 +127,9 @@ func (b *builder) add(op syntax.InstOp, out, arg uint32, runes []rune) {
 	case syntax.InstRune1:
 		op = syntax.InstRune
 		// Rune1 carries no fold flag: it is always case-sensitive.
-		p.Ranges = append(p.Ranges, runes[0], runes[0])
+		if runes[0] <= maxRune {
+			p.Ranges = append(p.Ranges, runes[0], runes[0])
+		}
 		arg = 0
 	case syntax.InstRune:
 		if len(runes) == 1 {
@@ -153,12 +163,16 @@ func (b *builder) finish(start uint32, numCap int) *Prog {
 // foldOrbit lists r and, when folding, every rune that simple case folding makes equal to it
 // (regexp/syntax leaves these to match time for single-rune instructions).
 func foldOrbit(r rune, fold, binary bool) []rune {
-	out := []rune{r}
+	// A byte program never sees runes above 0xff (a binary pattern may still name one, as in
+	// \x{100}: it then never matches).
+	var out []rune
+	if !binary || r <= 0xff {
+		out = append(out, r)
+	}
 	if !fold {
 		return out
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		// A byte program never sees runes above 0xff.
 		if !binary || f <= 0xff {
 			out = append(out, f)
 		}
