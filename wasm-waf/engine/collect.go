@@ -182,18 +182,30 @@ func (tx *Transaction) excludedBy(r, head *ruleset.Rule, v ruleset.Var, lkey str
 	}
 	for i := range tx.exclusions {
 		te := &tx.exclusions[i]
-		applies := false
-		if te.tag != "" {
-			for _, tg := range head.Tags {
-				if tg == te.tag {
-					applies = true
-					break
-				}
-			}
-		} else {
-			applies = head.ID >= te.lo && head.ID <= te.hi
+		if te.appliesTo(head) && exclusionMatches(&te.ex, tx, v, lkey) {
+			return true
 		}
-		if applies && exclusionMatches(&te.ex, tx, v, lkey) {
+	}
+	return false
+}
+
+// appliesTo reports whether a ctl target exclusion covers the chain starting with head.
+func (te *targetExclusion) appliesTo(head *ruleset.Rule) bool {
+	if te.tag == "" {
+		return head.ID >= te.lo && head.ID <= te.hi
+	}
+	for _, tg := range head.Tags {
+		if tg == te.tag {
+			return true
+		}
+	}
+	return false
+}
+
+// ctlExcludes reports whether any ctl target exclusion covers the chain starting with head.
+func (tx *Transaction) ctlExcludes(head *ruleset.Rule) bool {
+	for i := range tx.exclusions {
+		if tx.exclusions[i].appliesTo(head) {
 			return true
 		}
 	}

@@ -56,6 +56,7 @@ type Engine struct {
 	prefixes map[int32][]netip.Prefix // by rule index, for @ipMatch
 	// headOf[i] is the chain starter of rule i (itself for starters).
 	headOf []int32
+	groups groupPlan
 	free   []*Transaction
 	nextID uint64
 	// capIndex is scratch space for submatch offsets.
@@ -84,6 +85,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		path = append(path, e.nodePath[parent]...)
 		e.nodePath[n] = append(path, int32(n))
 	}
+	e.groups = planGroups(rs)
 	e.headOf = make([]int32, len(rs.Rules))
 	for i := range rs.Rules {
 		e.headOf[i] = int32(i)
@@ -132,13 +134,14 @@ func (e *Engine) submatches(i int32, s string, dst []string) []string {
 	if m.pike == nil {
 		m.pike = regexprog.NewMachine(e.rs.Regexes[i].Prog)
 	}
-	e.capIndex = m.pike.FindSubmatchIndex(e.capIndex, s)
-	if e.capIndex == nil {
+	idx := m.pike.FindSubmatchIndex(e.capIndex, s)
+	if idx == nil {
 		return nil
 	}
+	e.capIndex = idx
 	dst = dst[:0]
-	for k := 0; k+1 < len(e.capIndex); k += 2 {
-		if a, b := e.capIndex[k], e.capIndex[k+1]; a >= 0 && b >= a {
+	for k := 0; k+1 < len(idx); k += 2 {
+		if a, b := idx[k], idx[k+1]; a >= 0 && b >= a {
 			dst = append(dst, s[a:b])
 		} else {
 			dst = append(dst, "")

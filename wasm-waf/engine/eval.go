@@ -14,6 +14,7 @@ func (tx *Transaction) evalPhase(phase int) {
 	rs := tx.e.rs
 	list := rs.Phases[phase]
 	tx.skip = 0
+	tx.dataChanged() // the phase's request data has just been parsed
 	if tx.allow == ruleset.DisruptAllow || (tx.allow == ruleset.DisruptAllowRequest && phase <= 2) {
 		return
 	}
@@ -131,9 +132,34 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		return true
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
+	// Cached group values are collected without ctl target exclusions: only use them for rules
+	// that none covers.
+	group := int32(-1)
+	if len(tx.exclusions) == 0 || !tx.ctlExcludes(head) {
+		group = tx.e.groups.groupOf[ri]
+		if group >= 0 && tx.e.groups.summaryOf[ri] >= 0 && !tx.mayMatch(ri, r, head) {
+			return false
+		}
+	}
 	matched := false
 	for ti := range r.Targets {
 		t := &r.Targets[ti]
+		if group >= 0 {
+			// Count targets never share a group: these values are not modified.
+			for _, v := range tx.groupValues(group, r, head, ti) {
+				if r.MultiMatch {
+					if tx.multiMatch(r, v) {
+						matched = true
+					}
+					continue
+				}
+				if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
+					matched = true
+					tx.onMatch(r, v, tv)
+				}
+			}
+			continue
+		}
 		vals := tx.collect(tx.vals[:0], t, r, head)
 		if t.Count {
 			vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})

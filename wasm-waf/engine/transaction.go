@@ -104,6 +104,14 @@ type Transaction struct {
 	matched []int
 	matches []Match
 
+	// Target groups and their summaries (see groups.go), valid while their generation is dataGen.
+	dataGen    uint32
+	groupGen   []uint32
+	groupSpans []int32
+	groupVals  []val
+	summaries  []groupSummary
+	joinArena  []byte
+
 	// Reusable buffers.
 	vals      []val
 	mvals     []val
@@ -127,6 +135,10 @@ func newTransaction(e *Engine) *Transaction {
 		txVals: make([]string, n),
 		txSet:  make([]bool, n),
 		txDyn:  map[string]string{},
+
+		groupGen:   make([]uint32, len(e.groups.spanBase)),
+		groupSpans: make([]int32, e.groups.spans),
+		summaries:  make([]groupSummary, e.groups.summaries),
 	}
 }
 
@@ -139,9 +151,11 @@ func (tx *Transaction) begin() {
 		clear(tx.cache)
 		clear(tx.fcache)
 		clear(tx.pcache)
-		clear(tx.pcache)
 		tx.gen = 1
 	}
+	tx.groupVals = tx.groupVals[:0]
+	tx.joinArena = tx.joinArena[:0]
+	tx.dataChanged()
 	tx.nextID = 0
 	for i := range tx.singles {
 		tx.singles[i] = entry{}
@@ -195,6 +209,7 @@ func (tx *Transaction) newID() int32 {
 func (tx *Transaction) setSingle(v ruleset.Var, value string) {
 	tx.singles[v] = entry{value: value, id: tx.newID()}
 	tx.hasSingle[v] = true
+	tx.dataChanged() // a ctl may set one during a phase
 }
 
 func (tx *Transaction) add(list []entry, key, value string) []entry {

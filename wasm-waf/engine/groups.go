@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// Rules that inspect the same targets with the same exclusions see the same values: the OWASP
+// CRS has hundreds of rules over a few dozen target lists. Within a phase those values do not
+// change (request data is parsed before the phase runs), so a transaction collects them once
+// per target group, and summarizes them once per (group, transformation pipeline): the longest
+// value, the bytes present in any value, and all values joined. A rule whose operator cannot
+// match any value according to the summary (its regex's length, byte and literal prefilters,
+// its phrase list, the XSS detector's precondition) is decided without visiting a single value.
+// Either test only ever skips rules that cannot match: the summary is a superset of what each
+// value would show.
+
+// groupPlan is what the engine computes once per ruleset.
+type groupPlan struct {
+	// groupOf[i] is rule i's target group, or -1 when its values can change within a phase (TX,
+	// MATCHED_*, counts) and are collected anew for each rule.
+	groupOf []int32
+	// spanBase[g] locates group g's per-target spans in Transaction.groupSpans.
+	spanBase []int32
+	spans    int
+	// summaryOf[i] is rule i's summary slot, or -1 when a summary cannot decide it.
+	summaryOf []int32
+	summaries int
+}
+
+// staticVar reports whether a variable's values stay the same during a phase.
+func staticVar(v ruleset.Var) bool {
+	switch v {
+	case ruleset.VarTX, ruleset.VarMatchedVar, ruleset.VarMatchedVarName, ruleset.VarMatchedVars,
+		ruleset.VarMatchedVarsNames, ruleset.VarHighestSeverity, ruleset.VarRule, ruleset.VarDuration:
+		return false
+	}
+	return true
+}
+
+func planGroups(rs *ruleset.Ruleset) groupPlan {
+	p := groupPlan{groupOf: make([]int32, len(rs.Rules)), summaryOf: make([]int32, len(rs.Rules))}
+	groups := map[string]int32{}
+	summaries := map[[2]int32]int32{}
+	var key []byte
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		p.groupOf[i], p.summaryOf[i] = -1, -1
+		if len(r.Targets) == 0 {
+			continue
+		}
+		key = key[:0]
+		static := true
+		for _, t := range r.Targets {
+			if !staticVar(t.Var) || t.Count {
+				static = false
+				break
+			}
+			key = strconv.AppendInt(append(key, 't'), int64(t.Var), 10)
+			key = strconv.AppendInt(append(key, ':'), int64(t.KeyRegex), 10)
+			key = append(append(append(key, ':'), t.Key...), 0)
+		}
+		if !static {
+			continue
+		}
+		for _, x := range r.Exclusions {
+			key = strconv.AppendInt(append(key, 'x'), int64(x.Var), 10)
+			key = strconv.AppendInt(append(key, ':'), int64(x.KeyRegex), 10)
+			key = append(append(append(key, ':'), x.Key...), 0)
+		}
+		g, ok := groups[string(key)]
+		if !ok {
+			g = int32(len(p.spanBase))
+			groups[string(key)] = g
+			p.spanBase = append(p.spanBase, int32(p.spans))
+			p.spans += len(r.Targets) + 1
+		}
+		p.groupOf[i] = g
+		if !summarizable(rs, r) {
+			continue
+		}
+		sk := [2]int32{g, r.Transform}
+		s, ok := summaries[sk]
+		if !ok {
+			s = int32(p.summaries)
+			summaries[sk] = s
+			p.summaries++
+		}
+		p.summaryOf[i] = s
+	}
+	return p
+}
+
+// summarizable reports whether a group summary can prove that rule r does not match. A negated
+// operator matches when the operand does not, and multiMatch also inspects intermediate
+// transformation results, so neither can be decided from the final values' summary.
+func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
+	if r.Op.Negate || r.MultiMatch {
+		return false
+	}
+	switch r.Op.Kind {
+	case ruleset.OpRx:
+		re := &rs.Regexes[r.Op.Regex]
+		return re.MinLen > 0 || len(re.Bytes) > 0 || len(re.Prefilter) > 0
+	case ruleset.OpPm, ruleset.OpDetectXSS:
+		return true
+	}
+	return false
+}
+
+// groupSummary describes the transformed values of a target group.
+type groupSummary struct {
+	gen     uint32
+	maxLen  int
+	present ruleset.ByteSet
+	// joined and foldedJoined are the values (case-folded for the latter) joined by NUL, built
+	// on first use; a phrase or literal found across a separator only makes a rule run.
+	joined, foldedJoined       string
+	joinedGen, foldedJoinedGen uint32
+	node                       int32
+	first, end                 int32 // the group's values in Transaction.groupVals
+}
+
+// groupValues makes sure rule r's target group g is collected for the current data generation
+// and returns the values of target ti.
+func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val {
+	base := tx.e.groups.spanBase[g]
+	if tx.groupGen[g] != tx.dataGen {
+		// The group's values without ctl target exclusions, whichever rule asks first: rules
+		// that a ctl exclusion covers do not use the cache.
+		ctl := tx.exclusions
+		tx.exclusions = nil
+		for k := range r.Targets {
+			tx.groupSpans[int(base)+k] = int32(len(tx.groupVals))
+			tx.groupVals = tx.collect(tx.groupVals, &r.Targets[k], r, head)
+		}
+		tx.exclusions = ctl
+		tx.groupSpans[int(base)+len(r.Targets)] = int32(len(tx.groupVals))
+		tx.groupGen[g] = tx.dataGen
+	}
+	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
+}
+
+// mayMatch reports whether rule r (with a summary slot) may match any value of its group.
+func (tx *Transaction) mayMatch(ri int32, r, head *ruleset.Rule) bool {
+	slot := tx.e.groups.summaryOf[ri]
+	s := &tx.summaries[slot]
+	if s.gen != tx.dataGen {
+		g := tx.e.groups.groupOf[ri]
+		tx.groupValues(g, r, head, 0)
+		base := tx.e.groups.spanBase[g]
+		*s = groupSummary{gen: tx.dataGen, node: r.Transform,
+			first: tx.groupSpans[base], end: tx.groupSpans[int(base)+len(r.Targets)]}
+		for _, v := range tx.groupVals[s.first:s.end] {
+			tv := tx.transformed(v, s.node)
+			s.maxLen = max(s.maxLen, len(tv))
+			s.present.Union(tx.present(v, s.node, tv))
+		}
+	}
+	if s.first == s.end {
+		return false // no values: the operator never runs
+	}
+	switch r.Op.Kind {
+	case ruleset.OpRx:
+		re := &tx.e.rs.Regexes[r.Op.Regex]
+		if s.maxLen < int(re.MinLen) {
+			return false
+		}
+		for i := range re.Bytes {
+			if !s.present.Intersects(&re.Bytes[i]) {
+				return false
+			}
+		}
+		if len(re.Prefilter) == 0 {
+			return true
+		}
+		f := tx.joinedValues(s, true)
+		if re.PrefilterMatcher >= 0 {
+			_, ok := tx.e.rs.Matchers[re.PrefilterMatcher].Find(f)
+			return ok
+		}
+		for _, lit := range re.Prefilter {
+			if strings.Contains(f, lit) {
+				return true
+			}
+		}
+		return false
+	case ruleset.OpPm:
+		_, ok := tx.e.rs.Matchers[r.Op.Matcher].Find(tx.joinedValues(s, false))
+		return ok
+	case ruleset.OpDetectXSS:
+		return s.present.Has('<') || s.present.Has('=')
+	}
+	return true
+}
+
+// joinedValues returns the summary's values joined by NUL (case-folded as the regex prefilters
+// expect, or as they are for the phrase matcher, which folds ASCII itself). The text lives in
+// an arena that is only appended to during a transaction, so the string stays valid.
+func (tx *Transaction) joinedValues(s *groupSummary, folded bool) string {
+	if folded && s.foldedJoinedGen == tx.dataGen {
+		return s.foldedJoined
+	}
+	if !folded && s.joinedGen == tx.dataGen {
+		return s.joined
+	}
+	start := len(tx.joinArena)
+	for i, v := range tx.groupVals[s.first:s.end] {
+		if i > 0 {
+			tx.joinArena = append(tx.joinArena, 0)
+		}
+		tv := tx.transformed(v, s.node)
+		if folded {
+			tx.joinArena = append(tx.joinArena, tx.folded(v, s.node, tv)...)
+		} else {
+			tx.joinArena = append(tx.joinArena, tv...)
+		}
+	}
+	var out string
+	if n := len(tx.joinArena) - start; n > 0 {
+		out = unsafe.String(&tx.joinArena[start], n)
+	}
+	if folded {
+		s.foldedJoined, s.foldedJoinedGen = out, tx.dataGen
+	} else {
+		s.joined, s.joinedGen = out, tx.dataGen
+	}
+	return out
+}
+
+// dataChanged starts a new data generation: every cached group and summary is stale.
+func (tx *Transaction) dataChanged() {
+	tx.dataGen++
+	if tx.dataGen == 0 {
+		clear(tx.groupGen)
+		for i := range tx.summaries {
+			tx.summaries[i] = groupSummary{}
+		}
+		tx.dataGen = 1
+	}
+}
