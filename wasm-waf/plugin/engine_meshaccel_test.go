@@ -62,3 +62,15 @@ func TestEmbeddedDefaultRulesetIsCurrent(t *testing.T) {
 		t.Fatalf("the embedded default ruleset (%d bytes) differs from a fresh compile (%d bytes): run go generate in wasm-waf/plugin", len(embedded), len(want))
 	}
 }
+
+// TestEmbeddedDefaultRulesetChecksum checks, at build time, the checksum that the plugin skips
+// when it loads the embedded default ruleset.
+func TestEmbeddedDefaultRulesetChecksum(t *testing.T) {
+	embedded, err := defaultRuleset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ruleset.Load(embedded); err != nil {
+		t.Fatal(err)
+	}
+}

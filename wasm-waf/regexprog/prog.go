@@ -242,11 +242,18 @@ func (p *Prog) MatchRune(pc uint32, r rune) bool {
 // ErrInvalid is wrapped by every Validate error.
 var ErrInvalid = errors.New("regexprog: invalid program")
 
-// Validate checks what a matcher relies on, for programs decoded from untrusted bytes: every
-// index in range, ranges sorted and well formed, capture slots within NumCap. A program that
-// passes may still never match, but running it cannot index out of bounds or loop forever
-// (matchers mark visited instructions).
-func (p *Prog) Validate() error {
+// Validate checks a program decoded from untrusted bytes: CheckBounds, and that every
+// instruction's ranges are sorted, disjoint and within the program's alphabet.
+func (p *Prog) Validate() error { return p.check(true) }
+
+// CheckBounds checks what a matcher relies on to stay in bounds and terminate: every index in
+// range, capture slots within NumCap, each range table a whole number of pairs (matchers mark
+// visited instructions, so any graph terminates). Ranges out of order only make MatchRune answer
+// wrongly; Validate checks them too, at a cost that a Wasm interpreter loading a whole ruleset
+// notices (ruleset.Load relies on the artifact's checksum for that).
+func (p *Prog) CheckBounds() error { return p.check(false) }
+
+func (p *Prog) check(checkRanges bool) error {
 	n := len(p.Op)
 	switch {
 	case n == 0:
@@ -260,50 +267,56 @@ func (p *Prog) Validate() error {
 	case p.RangeStart[0] != 0 || int(p.RangeStart[n]) != len(p.Ranges):
 		return fmt.Errorf("%w: range table bounds", ErrInvalid)
 	}
-	for pc := 0; pc < n; pc++ {
-		if p.RangeStart[pc] > p.RangeStart[pc+1] {
-			return fmt.Errorf("%w: instruction %d: range table not ascending", ErrInvalid, pc)
-		}
-	}
 	maxRune := int32(utf8.MaxRune)
 	if p.Binary {
 		maxRune = 0xff
 	}
-	for pc := 0; pc < n; pc++ {
-		hasRanges := p.RangeStart[pc] != p.RangeStart[pc+1]
-		switch p.Op[pc] {
-		case OpAlt:
-			if int(p.Arg[pc]) >= n {
-				return fmt.Errorf("%w: instruction %d: branch %d out of range", ErrInvalid, pc, p.Arg[pc])
-			}
-		case OpCapture:
-			if int(p.Arg[pc]) >= p.NumCap {
-				return fmt.Errorf("%w: instruction %d: capture slot %d of %d", ErrInvalid, pc, p.Arg[pc], p.NumCap)
-			}
-		case OpEmptyWidth:
-			if p.Arg[pc] > uint32(syntax.EmptyNoWordBoundary)<<1-1 {
-				return fmt.Errorf("%w: instruction %d: empty-width flags %#x", ErrInvalid, pc, p.Arg[pc])
-			}
+	// Locals with the lengths proven once: this runs over every instruction of every program
+	// when a Wasm interpreter loads a ruleset, so per-access bounds checks matter.
+	ops, outs, args, starts, ranges := p.Op[:n], p.Out[:n], p.Arg[:n], p.RangeStart[:n+1], p.Ranges
+	numCap, un := uint32(p.NumCap), uint32(n)
+	for pc, op := range ops {
+		lo, hi := starts[pc], starts[pc+1]
+		if lo > hi || int(hi) > len(ranges) {
+			return fmt.Errorf("%w: instruction %d: range table not ascending", ErrInvalid, pc)
+		}
+		switch op {
 		case OpRune:
-			rs := p.Ranges[p.RangeStart[pc]:p.RangeStart[pc+1]]
+			rs := ranges[lo:hi]
 			if len(rs) == 0 || len(rs)%2 != 0 {
 				return fmt.Errorf("%w: instruction %d: %d range bounds", ErrInvalid, pc, len(rs))
 			}
-			for i := 0; i < len(rs); i += 2 {
-				if rs[i] < 0 || rs[i] > rs[i+1] || rs[i+1] > maxRune || i > 0 && rs[i] <= rs[i-1] {
+			prev := int32(-1)
+			for i := 0; checkRanges && i+1 < len(rs); i += 2 {
+				a, b := rs[i], rs[i+1]
+				if a <= prev || a > b || b > maxRune {
 					return fmt.Errorf("%w: instruction %d: ranges not sorted and disjoint", ErrInvalid, pc)
 				}
+				prev = b
 			}
-			hasRanges = false
-		case OpMatch, OpFail, OpNop:
+		case OpAlt, OpCapture, OpEmptyWidth, OpMatch, OpFail, OpNop:
+			if lo != hi {
+				return fmt.Errorf("%w: instruction %d: ranges on a non-rune instruction", ErrInvalid, pc)
+			}
 		default:
-			return fmt.Errorf("%w: instruction %d: unknown op %d", ErrInvalid, pc, p.Op[pc])
+			return fmt.Errorf("%w: instruction %d: unknown op %d", ErrInvalid, pc, op)
 		}
-		if hasRanges {
-			return fmt.Errorf("%w: instruction %d: ranges on a non-rune instruction", ErrInvalid, pc)
+		switch arg := args[pc]; op {
+		case OpAlt:
+			if arg >= un {
+				return fmt.Errorf("%w: instruction %d: branch %d out of range", ErrInvalid, pc, arg)
+			}
+		case OpCapture:
+			if arg >= numCap {
+				return fmt.Errorf("%w: instruction %d: capture slot %d of %d", ErrInvalid, pc, arg, p.NumCap)
+			}
+		case OpEmptyWidth:
+			if arg > uint32(syntax.EmptyNoWordBoundary)<<1-1 {
+				return fmt.Errorf("%w: instruction %d: empty-width flags %#x", ErrInvalid, pc, arg)
+			}
 		}
-		if p.Op[pc] != OpMatch && p.Op[pc] != OpFail && int(p.Out[pc]) >= n {
-			return fmt.Errorf("%w: instruction %d: next %d out of range", ErrInvalid, pc, p.Out[pc])
+		if op != OpMatch && op != OpFail && outs[pc] >= un {
+			return fmt.Errorf("%w: instruction %d: next %d out of range", ErrInvalid, pc, outs[pc])
 		}
 	}
 	return nil

@@ -225,3 +225,24 @@ func TestCompileMapsOpcodes(t *testing.T) {
 		t.Errorf("%d rune instructions, want 4", got)
 	}
 }
+
+// CheckBounds accepts what only makes answers wrong (ranges out of order) and rejects what
+// would take a matcher out of bounds.
+func TestCheckBoundsIgnoresRangeOrderOnly(t *testing.T) {
+	base := mustCompile(t, `[c-ex-z]+`, false)
+	class := firstPC(t, base, func(pc int) bool { return base.RangeStart[pc+1]-base.RangeStart[pc] == 4 })
+	unsorted := cloneProg(base)
+	rs := unsorted.Ranges[unsorted.RangeStart[class]:]
+	rs[0], rs[1], rs[2], rs[3] = rs[2], rs[3], rs[0], rs[1]
+	if err := unsorted.CheckBounds(); err != nil {
+		t.Errorf("CheckBounds rejected a program whose only fault is range order: %v", err)
+	}
+	if err := unsorted.Validate(); err == nil {
+		t.Error("Validate accepted unsorted ranges")
+	}
+	outOfRange := cloneProg(base)
+	outOfRange.Out[class] = uint32(outOfRange.Len())
+	if err := outOfRange.CheckBounds(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CheckBounds accepted an out-of-range next instruction: %v", err)
+	}
+}

@@ -4,14 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
-// The artifact is: magic, format version (uvarint), checksum of the body (8 bytes little
-// endian, see checksum), body. The body is a flat sequence of varints and length-prefixed strings in the field
+// The artifact is: magic, format version (uvarint), zero bytes up to a multiple of 8, checksum
+// of the body (8 bytes little endian, see checksum), body. The body is a flat sequence of varints and length-prefixed strings in the field
 // order of the types in model.go. Decoding is one forward pass with no recursion; every string
 // in the decoded ruleset shares one copy of the artifact.
 const magic = "MAWAFRS\x00"
@@ -49,6 +50,10 @@ func (e *encoder) i32s(v []int32) {
 // the artifact).
 func blob32[T ~int32 | ~uint32](e *encoder, v []T) {
 	e.uint(uint64(len(v)))
+	// Zero bytes up to a 4-byte boundary of the body: Load then uses the array in place.
+	for len(e.b)%4 != 0 {
+		e.b = append(e.b, 0)
+	}
 	for _, x := range v {
 		e.b = binary.LittleEndian.AppendUint32(e.b, uint32(x))
 	}
@@ -70,19 +75,47 @@ func (e *encoder) prog(p *regexprog.Prog) {
 	e.uint(uint64(p.NumCap))
 }
 
+// alignedCopy copies an artifact body into 8-byte words (zero-padded): the decoded ruleset's
+// strings and arrays are views into this one allocation, which holds no pointers, so the garbage
+// collector never scans it.
+func alignedCopy(body []byte) []byte {
+	if len(body) == 0 {
+		return nil
+	}
+	words := make([]uint64, (len(body)+7)/8)
+	out := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(body))
+	copy(out, body)
+	return out
+}
+
+// aligned8 reports whether b starts on an 8-byte boundary.
+func aligned8(b []byte) bool {
+	return len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%8 == 0
+}
+
 // checksum guards the artifact against accidental corruption (the image digest covers
-// authenticity): FNV-1a over 64-bit words, eight times fewer steps than a byte-wise CRC, which
-// matters in a Wasm interpreter.
-func checksum(b []byte) uint64 {
+// authenticity): FNV-1a over the body's little-endian 64-bit words (the last one zero-padded)
+// and its length, eight times fewer steps than a byte-wise CRC, which matters in a Wasm
+// interpreter. body must start on an 8-byte boundary.
+func checksum(body []byte) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	for ; len(b) >= 8; b = b[8:] {
-		h = (h ^ binary.LittleEndian.Uint64(b)) * prime
+	full := len(body) / 8
+	if full > 0 {
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&body[0])), full)
+		for _, w := range words {
+			if !littleEndian {
+				w = bits.ReverseBytes64(w)
+			}
+			h = (h ^ w) * prime
+		}
 	}
-	for _, c := range b {
-		h = (h ^ uint64(c)) * prime
+	if tail := body[8*full:]; len(tail) > 0 {
+		var last [8]byte
+		copy(last[:], tail)
+		h = (h ^ binary.LittleEndian.Uint64(last[:])) * prime
 	}
-	return h
+	return (h ^ uint64(len(body))) * prime
 }
 
 func (e *encoder) macro(m Macro) {
@@ -217,7 +250,11 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 	out := make([]byte, 0, len(body)+len(magic)+16)
 	out = append(out, magic...)
 	out = binary.AppendUvarint(out, FormatVersion)
-	out = binary.LittleEndian.AppendUint64(out, checksum(body))
+	// Zero bytes up to an 8-byte boundary, so that an aligned artifact has an aligned body.
+	for len(out)%8 != 0 {
+		out = append(out, 0)
+	}
+	out = binary.LittleEndian.AppendUint64(out, checksum(alignedCopy(body)))
 	return append(out, body...), nil
 }
 
@@ -312,8 +349,16 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
+// decodeBlob32 returns a 32-bit array written by blob32: on little-endian machines a view into
+// the aligned body (the engine never writes to these arrays), elsewhere a converted copy.
 func decodeBlob32[T ~int32 | ~uint32](d *decoder) []T {
 	n := d.count(len(d.s) / 4)
+	for d.err == nil && d.off%4 != 0 {
+		if d.off >= len(d.s) || d.s[d.off] != 0 {
+			d.fail("32-bit array padding")
+		}
+		d.off++
+	}
 	if d.err != nil || d.off+4*n > len(d.s) {
 		d.fail("32-bit array")
 		return nil
@@ -321,11 +366,12 @@ func decodeBlob32[T ~int32 | ~uint32](d *decoder) []T {
 	if n == 0 {
 		return nil
 	}
-	out := make([]T, n)
 	src := d.s[d.off : d.off+4*n]
+	var out []T
 	if littleEndian {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), src)
+		out = unsafe.Slice((*T)(unsafe.Pointer(unsafe.StringData(src))), n)
 	} else {
+		out = make([]T, n)
 		for i := range out {
 			out[i] = T(binary.LittleEndian.Uint32([]byte(src[4*i : 4*i+4])))
 		}
@@ -371,29 +417,56 @@ func (d *decoder) exclusion() Exclusion {
 	return Exclusion{Var: Var(d.uint()), Key: d.str(), KeyRegex: d.i32()}
 }
 
-// Load decodes an artifact written by MarshalBinary and checks its internal references.
-func Load(data []byte) (*Ruleset, error) {
+// Load decodes an artifact written by MarshalBinary and checks it: checksum, structure and every
+// internal reference. The ruleset does not refer to data.
+func Load(data []byte) (*Ruleset, error) { return LoadWith(data, LoadOptions{}) }
+
+// LoadOptions tune LoadWith for a Wasm VM, where every pass over the artifact and every copy of
+// it shows in the configure time.
+type LoadOptions struct {
+	// InPlace hands data over to the ruleset: when data starts on an 8-byte boundary, the
+	// ruleset's strings and arrays are views into it instead of into a copy, so the caller must
+	// never modify it afterwards.
+	InPlace bool
+	// IntegrityVerified skips the checksum, for an artifact whose integrity is already
+	// established: the default ruleset embedded in plugin.wasm is covered by the digest of the
+	// image that Envoy verifies. Structure and references are still checked.
+	IntegrityVerified bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
 		return nil, fmt.Errorf("%w: not a ruleset artifact", ErrFormat)
 	}
-	rest := data[len(magic):]
-	ver, n := binary.Uvarint(rest)
+	ver, n := binary.Uvarint(data[len(magic):])
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: bad version", ErrFormat)
 	}
 	if ver != FormatVersion {
 		return nil, fmt.Errorf("%w: format version %d, this engine reads %d", ErrFormat, ver, FormatVersion)
 	}
-	rest = rest[n:]
-	if len(rest) < 8 {
+	off := len(magic) + n
+	for ; off%8 != 0; off++ {
+		if off >= len(data) || data[off] != 0 {
+			return nil, fmt.Errorf("%w: bad header padding", ErrFormat)
+		}
+	}
+	if len(data) < off+8 {
 		return nil, fmt.Errorf("%w: truncated header", ErrFormat)
 	}
-	sum := binary.LittleEndian.Uint64(rest)
-	body := rest[8:]
-	if checksum(body) != sum {
+	sum := binary.LittleEndian.Uint64(data[off:])
+	body := data[off+8:]
+	if !opts.InPlace || !aligned8(body) {
+		body = alignedCopy(body)
+	}
+	if !opts.IntegrityVerified && checksum(body) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
 	}
-	d := &decoder{s: string(body)}
+	d := &decoder{}
+	if len(body) > 0 {
+		d.s = unsafe.String(&body[0], len(body))
+	}
 	rs := &Ruleset{}
 	rs.Engine = EngineMode(d.uint())
 	rs.RequestBodyAccess = d.bool()
@@ -439,7 +512,9 @@ func Load(data []byte) (*Ruleset, error) {
 			d.fail("matcher root")
 		}
 		m.EdgeStart = d.i32blob()
-		m.EdgeBytes = []byte(d.str())
+		if eb := d.str(); eb != "" {
+			m.EdgeBytes = unsafe.Slice(unsafe.StringData(eb), len(eb)) // read only, like the arrays
+		}
 		m.EdgeNext = d.i32blob()
 		m.Fail = d.i32blob()
 		m.Hit = d.i32blob()
@@ -585,7 +660,7 @@ func (rs *Ruleset) validate() error {
 		if !inRange(r.PrefilterMatcher, len(rs.Matchers), true) || len(r.Classes) != 128 {
 			return bad("regex %d prefilter", i)
 		}
-		if err := r.Prog.Validate(); err != nil {
+		if err := r.Prog.CheckBounds(); err != nil {
 			return bad("regex %d (%q): %v", i, r.Pattern, err)
 		}
 	}

@@ -45,7 +45,8 @@ func (b *ByteSet) Intersects(o *ByteSet) bool {
 	return b[0]&o[0]|b[1]&o[1]|b[2]&o[2]|b[3]&o[3] != 0
 }
 
-func (b *ByteSet) union(o *ByteSet) {
+// Union adds the bytes of o.
+func (b *ByteSet) Union(o *ByteSet) {
 	for i := range b {
 		b[i] |= o[i]
 	}
@@ -161,7 +162,7 @@ func (a analyzer) stringBytes(set []string) *ByteSet {
 				best, bestCost = b, c
 			}
 		}
-		out.union(&best)
+		out.Union(&best)
 	}
 	return &out
 }
@@ -458,7 +459,7 @@ func (a analyzer) analyze(re *syntax.Regexp) litInfo {
 				allPrefix = false
 			}
 			if len(si.bytes) > 0 {
-				bytes.union(si.bytes[0])
+				bytes.Union(si.bytes[0])
 			} else {
 				allBytes = false
 			}

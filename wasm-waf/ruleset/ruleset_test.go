@@ -3,10 +3,12 @@ package ruleset
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/seclang"
 )
@@ -274,4 +276,51 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("compiled ruleset does not load: %v", err)
 		}
 	})
+}
+
+func TestLoadWithInPlaceAndVerifiedIntegrity(t *testing.T) {
+	rs, err := CompileString(Options{}, "t.conf", `
+SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:2,deny,capture"
+SecRule REQUEST_HEADERS:User-Agent "@pm nikto sqlmap" "id:2,phase:1,deny,t:lowercase"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := rs.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An 8-byte aligned buffer (used in place) and a misaligned one (copied) decode alike.
+	words := make([]uint64, len(a)/8+2)
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*len(words))
+	for _, shift := range []int{0, 3} {
+		data := buf[shift : shift+len(a)]
+		copy(data, a)
+		got, err := LoadWith(data, LoadOptions{InPlace: true})
+		if err != nil {
+			t.Fatalf("in place, offset %d: %v", shift, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("in place, offset %d: the ruleset differs from Load's", shift)
+		}
+		inPlace := unsafe.StringData(got.Regexes[0].Pattern)
+		within := uintptr(unsafe.Pointer(inPlace)) >= uintptr(unsafe.Pointer(&data[0])) &&
+			uintptr(unsafe.Pointer(inPlace)) < uintptr(unsafe.Pointer(&data[0]))+uintptr(len(data))
+		if within != (shift == 0) {
+			t.Errorf("offset %d: strings are views into the caller's data: %v, want %v", shift, within, shift == 0)
+		}
+	}
+	// A wrong checksum fails unless the caller vouches for the artifact's integrity.
+	bad := append([]byte(nil), a...)
+	bad[len(magic)+8] ^= 1 // first checksum byte (after magic, version and padding)
+	if _, err := Load(bad); !errors.Is(err, ErrFormat) {
+		t.Fatalf("corrupt checksum accepted: %v", err)
+	}
+	if _, err := LoadWith(bad, LoadOptions{IntegrityVerified: true}); err != nil {
+		t.Errorf("IntegrityVerified still checked the checksum: %v", err)
+	}
 }
