@@ -275,47 +275,46 @@ func (p *Prog) check(checkRanges bool) error {
 	// when a Wasm interpreter loads a ruleset, so per-access bounds checks matter.
 	ops, outs, args, starts, ranges := p.Op[:n], p.Out[:n], p.Arg[:n], p.RangeStart[:n+1], p.Ranges
 	numCap, un := uint32(p.NumCap), uint32(n)
+	const maxEmpty = uint32(syntax.EmptyNoWordBoundary)<<1 - 1
 	for pc, op := range ops {
-		lo, hi := starts[pc], starts[pc+1]
-		if lo > hi || int(hi) > len(ranges) {
+		lo, hi, arg := starts[pc], starts[pc+1], args[pc]
+		if lo > hi {
 			return fmt.Errorf("%w: instruction %d: range table not ascending", ErrInvalid, pc)
 		}
 		switch op {
 		case OpRune:
-			rs := ranges[lo:hi]
-			if len(rs) == 0 || len(rs)%2 != 0 {
-				return fmt.Errorf("%w: instruction %d: %d range bounds", ErrInvalid, pc, len(rs))
+			if lo == hi || (hi-lo)%2 != 0 {
+				return fmt.Errorf("%w: instruction %d: %d range bounds", ErrInvalid, pc, hi-lo)
 			}
-			prev := int32(-1)
-			for i := 0; checkRanges && i+1 < len(rs); i += 2 {
-				a, b := rs[i], rs[i+1]
-				if a <= prev || a > b || b > maxRune {
-					return fmt.Errorf("%w: instruction %d: ranges not sorted and disjoint", ErrInvalid, pc)
+			if checkRanges {
+				if int(hi) > len(ranges) {
+					return fmt.Errorf("%w: instruction %d: range table not ascending", ErrInvalid, pc)
 				}
-				prev = b
+				prev := int32(-1)
+				for rs := ranges[lo:hi]; len(rs) >= 2; rs = rs[2:] {
+					if rs[0] <= prev || rs[0] > rs[1] || rs[1] > maxRune {
+						return fmt.Errorf("%w: instruction %d: ranges not sorted and disjoint", ErrInvalid, pc)
+					}
+					prev = rs[1]
+				}
 			}
 		case OpAlt, OpCapture, OpEmptyWidth, OpMatch, OpFail, OpNop:
 			if lo != hi {
 				return fmt.Errorf("%w: instruction %d: ranges on a non-rune instruction", ErrInvalid, pc)
 			}
+			if op == OpAlt && arg >= un {
+				return fmt.Errorf("%w: instruction %d: branch %d out of range", ErrInvalid, pc, arg)
+			}
+			if op == OpCapture && arg >= numCap {
+				return fmt.Errorf("%w: instruction %d: capture slot %d of %d", ErrInvalid, pc, arg, p.NumCap)
+			}
+			if op == OpEmptyWidth && arg > maxEmpty {
+				return fmt.Errorf("%w: instruction %d: empty-width flags %#x", ErrInvalid, pc, arg)
+			}
 		default:
 			return fmt.Errorf("%w: instruction %d: unknown op %d", ErrInvalid, pc, op)
 		}
-		switch arg := args[pc]; op {
-		case OpAlt:
-			if arg >= un {
-				return fmt.Errorf("%w: instruction %d: branch %d out of range", ErrInvalid, pc, arg)
-			}
-		case OpCapture:
-			if arg >= numCap {
-				return fmt.Errorf("%w: instruction %d: capture slot %d of %d", ErrInvalid, pc, arg, p.NumCap)
-			}
-		case OpEmptyWidth:
-			if arg > uint32(syntax.EmptyNoWordBoundary)<<1-1 {
-				return fmt.Errorf("%w: instruction %d: empty-width flags %#x", ErrInvalid, pc, arg)
-			}
-		}
-		if op != OpMatch && op != OpFail && outs[pc] >= un {
+		if outs[pc] >= un && op != OpMatch && op != OpFail {
 			return fmt.Errorf("%w: instruction %d: next %d out of range", ErrInvalid, pc, outs[pc])
 		}
 	}

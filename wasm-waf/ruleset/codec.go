@@ -630,29 +630,8 @@ func (rs *Ruleset) validate() error {
 		}
 	}
 	for _, m := range rs.Matchers {
-		states := len(m.Fail)
-		if len(m.Hit) != states || len(m.EdgeStart) != states+1 || len(m.EdgeBytes) != len(m.EdgeNext) {
-			return bad("matcher tables")
-		}
-		for _, x := range m.Root {
-			if !inRange(x, states, false) {
-				return bad("matcher root")
-			}
-		}
-		for s := 0; s < states; s++ {
-			if m.EdgeStart[s] < 0 || m.EdgeStart[s] > m.EdgeStart[s+1] || int(m.EdgeStart[s+1]) > len(m.EdgeBytes) ||
-				!inRange(m.Fail[s], states, false) || !inRange(m.Hit[s], len(m.Patterns), true) {
-				return bad("matcher state %d", s)
-			}
-			// Failure links point to shallower states, so following them terminates.
-			if s > 0 && int(m.Fail[s]) >= s && m.Fail[s] != 0 {
-				return bad("matcher failure link %d", s)
-			}
-		}
-		for _, x := range m.EdgeNext {
-			if !inRange(x, states, false) {
-				return bad("matcher edge")
-			}
+		if err := m.validate(); err != nil {
+			return bad("%v", err)
 		}
 	}
 	for i := range rs.Regexes {

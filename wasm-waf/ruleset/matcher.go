@@ -1,6 +1,8 @@
 package ruleset
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 )
 
@@ -138,40 +140,80 @@ func NewMatcher(patterns []string) *Matcher {
 	return m
 }
 
-func (m *Matcher) step(s int32, c byte) int32 {
-	for {
-		if s == 0 {
-			return m.Root[c]
-		}
-		lo, hi := m.EdgeStart[s], m.EdgeStart[s+1]
-		for hi-lo > 8 {
-			mid := (lo + hi) / 2
-			switch b := m.EdgeBytes[mid]; {
-			case b < c:
-				lo = mid + 1
-			case b > c:
-				hi = mid
-			default:
-				return m.EdgeNext[mid]
-			}
-		}
-		for i := lo; i < hi; i++ {
-			if m.EdgeBytes[i] == c {
-				return m.EdgeNext[i]
-			}
-		}
-		s = m.Fail[s]
-	}
-}
-
-// Find returns the first pattern (by end position) that occurs in s, ignoring ASCII case.
+// Find returns the first pattern (by end position) that occurs in s, ignoring ASCII case. The
+// transition is written out in the loop rather than called: Find runs on most request values, and
+// a call per input byte is what a Wasm interpreter pays most for.
 func (m *Matcher) Find(s string) (string, bool) {
 	st := int32(0)
+	edgeStart, edgeBytes, edgeNext, fail := m.EdgeStart, m.EdgeBytes, m.EdgeNext, m.Fail
 	for i := 0; i < len(s); i++ {
-		st = m.step(st, lowerByte(s[i]))
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+	transition:
+		for {
+			if st == 0 {
+				st = m.Root[c]
+				break
+			}
+			lo, hi := edgeStart[st], edgeStart[st+1]
+			for hi-lo > 8 {
+				mid := (lo + hi) / 2
+				switch b := edgeBytes[mid]; {
+				case b < c:
+					lo = mid + 1
+				case b > c:
+					hi = mid
+				default:
+					st = edgeNext[mid]
+					break transition
+				}
+			}
+			for k := lo; k < hi; k++ {
+				if edgeBytes[k] == c {
+					st = edgeNext[k]
+					break transition
+				}
+			}
+			st = fail[st]
+		}
 		if h := m.Hit[st]; h >= 0 {
 			return m.Patterns[h], true
 		}
 	}
 	return "", false
+}
+
+// validate checks every index of a decoded automaton, so that matching stays in bounds and
+// terminates. Locals and unsigned comparisons keep it cheap: it visits every state when a Wasm
+// interpreter loads a ruleset.
+func (m *Matcher) validate() error {
+	states := len(m.Fail)
+	if len(m.Hit) != states || len(m.EdgeStart) != states+1 || len(m.EdgeBytes) != len(m.EdgeNext) {
+		return errors.New("matcher tables")
+	}
+	n, edges, patterns := uint32(states), uint32(len(m.EdgeBytes)), uint32(len(m.Patterns))
+	for _, x := range m.Root {
+		if uint32(x) >= n {
+			return errors.New("matcher root")
+		}
+	}
+	fail, hit, starts := m.Fail[:states], m.Hit[:states], m.EdgeStart[:states+1]
+	for s := 0; s < states; s++ {
+		if uint32(starts[s]) > uint32(starts[s+1]) || uint32(starts[s+1]) > edges ||
+			uint32(fail[s]) >= n || (hit[s] != -1 && uint32(hit[s]) >= patterns) {
+			return fmt.Errorf("matcher state %d", s)
+		}
+		// Failure links point to shallower states, so following them terminates.
+		if s > 0 && int(fail[s]) >= s && fail[s] != 0 {
+			return fmt.Errorf("matcher failure link %d", s)
+		}
+	}
+	for _, x := range m.EdgeNext {
+		if uint32(x) >= n {
+			return errors.New("matcher edge")
+		}
+	}
+	return nil
 }
