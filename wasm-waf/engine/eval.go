@@ -14,7 +14,9 @@ func (tx *Transaction) evalPhase(phase int) {
 	rs := tx.e.rs
 	list := rs.Phases[phase]
 	tx.skip = 0
-	tx.dataChanged() // the phase's request data has just been parsed
+	if tx.nextID != tx.dataIDs {
+		tx.dataChanged() // the phase's request data has just been parsed
+	}
 	if tx.allow == ruleset.DisruptAllow || (tx.allow == ruleset.DisruptAllowRequest && phase <= 2) {
 		return
 	}

@@ -95,8 +95,9 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 }
 
 // summarizable reports whether a group summary can prove that rule r does not match. A negated
-// operator matches when the operand does not, and multiMatch also inspects intermediate
-// transformation results, so neither can be decided from the final values' summary.
+// operator matches when the operand does not, so it cannot be decided that way. multiMatch rules
+// also inspect every intermediate transformation result: summarizing those costs more than it
+// saves (BenchmarkRequest), so they are left to the per-value prefilters.
 func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
 	if r.Op.Negate || r.MultiMatch {
 		return false
@@ -208,16 +209,14 @@ func (tx *Transaction) joinedValues(s *groupSummary, folded bool) string {
 		return s.joined
 	}
 	start := len(tx.joinArena)
-	for i, v := range tx.groupVals[s.first:s.end] {
-		if i > 0 {
-			tx.joinArena = append(tx.joinArena, 0)
-		}
+	for _, v := range tx.groupVals[s.first:s.end] {
 		tv := tx.transformed(v, s.node)
 		if folded {
 			tx.joinArena = append(tx.joinArena, tx.folded(v, s.node, tv)...)
 		} else {
 			tx.joinArena = append(tx.joinArena, tv...)
 		}
+		tx.joinArena = append(tx.joinArena, 0)
 	}
 	var out string
 	if n := len(tx.joinArena) - start; n > 0 {
@@ -233,6 +232,7 @@ func (tx *Transaction) joinedValues(s *groupSummary, folded bool) string {
 
 // dataChanged starts a new data generation: every cached group and summary is stale.
 func (tx *Transaction) dataChanged() {
+	tx.dataIDs = tx.nextID
 	tx.dataGen++
 	if tx.dataGen == 0 {
 		clear(tx.groupGen)

@@ -105,7 +105,10 @@ type Transaction struct {
 	matches []Match
 
 	// Target groups and their summaries (see groups.go), valid while their generation is dataGen.
+	// dataIDs is nextID when dataGen began: every new value takes an id, so an unchanged nextID
+	// means unchanged data (a GET's phase 2 sees phase 1's values).
 	dataGen    uint32
+	dataIDs    int32
 	groupGen   []uint32
 	groupSpans []int32
 	groupVals  []val

@@ -63,9 +63,9 @@ func TestEmbeddedDefaultRulesetIsCurrent(t *testing.T) {
 	}
 }
 
-// TestEmbeddedDefaultRulesetChecksum checks, at build time, the checksum that the plugin skips
-// when it loads the embedded default ruleset.
-func TestEmbeddedDefaultRulesetChecksum(t *testing.T) {
+// TestEmbeddedDefaultRuleset runs, at build time, the checks that the plugin skips when it loads
+// the embedded default ruleset as trusted: checksum, automata and regex programs.
+func TestEmbeddedDefaultRuleset(t *testing.T) {
 	embedded, err := defaultRuleset()
 	if err != nil {
 		t.Fatal(err)

@@ -314,13 +314,24 @@ SecRule REQUEST_HEADERS:User-Agent "@pm nikto sqlmap" "id:2,phase:1,deny,t:lower
 			t.Errorf("offset %d: strings are views into the caller's data: %v, want %v", shift, within, shift == 0)
 		}
 	}
-	// A wrong checksum fails unless the caller vouches for the artifact's integrity.
+	// A wrong checksum fails unless the caller vouches for the artifact.
 	bad := append([]byte(nil), a...)
 	bad[len(magic)+8] ^= 1 // first checksum byte (after magic, version and padding)
 	if _, err := Load(bad); !errors.Is(err, ErrFormat) {
 		t.Fatalf("corrupt checksum accepted: %v", err)
 	}
-	if _, err := LoadWith(bad, LoadOptions{IntegrityVerified: true}); err != nil {
-		t.Errorf("IntegrityVerified still checked the checksum: %v", err)
+	if _, err := LoadWith(bad, LoadOptions{Trusted: true}); err != nil {
+		t.Errorf("a trusted load still checked the checksum: %v", err)
+	}
+	// Cross-references are checked even then.
+	broken := *want
+	broken.Rules = append([]Rule(nil), want.Rules...)
+	broken.Rules[0].Op.Regex = 99
+	data, err := broken.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadWith(data, LoadOptions{Trusted: true}); !errors.Is(err, ErrFormat) {
+		t.Errorf("a trusted load accepted a dangling regex index: %v", err)
 	}
 }

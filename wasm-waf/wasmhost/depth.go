@@ -65,12 +65,31 @@ type depthListenerFactory struct {
 func (f *depthListenerFactory) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
 	name := def.DebugName()
 	cost := f.costs.bytes(def.Index())
-	return &depthListener{name: name, cost: cost}
+	return &depthListener{name: name, cost: cost, onReturn: popDepthFrame}
 }
 
 type depthListener struct {
 	name string
 	cost int
+	onReturn
+}
+
+// onReturn gives a function listener After and Abort: both run the function with the VM of the
+// call, since a frame leaves the stack either way.
+type onReturn func(vm *VM)
+
+func (f onReturn) After(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64) {
+	f.run(ctx)
+}
+
+func (f onReturn) Abort(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ error) {
+	f.run(ctx)
+}
+
+func (f onReturn) run(ctx context.Context) {
+	if vm := vmFrom(ctx); vm != nil {
+		f(vm)
+	}
 }
 
 func (l *depthListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
@@ -93,19 +112,7 @@ func (l *depthListener) Before(ctx context.Context, _ api.Module, _ api.Function
 	}
 }
 
-func (l *depthListener) After(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64) {
-	l.pop(ctx)
-}
-
-func (l *depthListener) Abort(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ error) {
-	l.pop(ctx)
-}
-
-func (l *depthListener) pop(ctx context.Context) {
-	vm := vmFrom(ctx)
-	if vm == nil {
-		return
-	}
+func popDepthFrame(vm *VM) {
 	d := &vm.depth
 	if n := len(d.frames); n > 0 {
 		d.curBytes -= d.frames[n-1].bytes

@@ -17,6 +17,8 @@ type FunctionProfile struct {
 	// (host functions it calls count as its own time). The listener adds a
 	// constant overhead to every call, so compare functions, not totals.
 	Self time.Duration
+	// Total adds the callees' time (a recursive function counts its nested calls again).
+	Total time.Duration
 }
 
 type profileState struct {
@@ -52,10 +54,13 @@ func (vm *VM) ResetProfile() { vm.profile.funcs = nil }
 type profileListenerFactory struct{}
 
 func (profileListenerFactory) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
-	return &profileListener{name: def.DebugName()}
+	return &profileListener{name: def.DebugName(), onReturn: popProfileFrame}
 }
 
-type profileListener struct{ name string }
+type profileListener struct {
+	name string
+	onReturn
+}
 
 func (l *profileListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
 	vm := vmFrom(ctx)
@@ -75,19 +80,7 @@ func (l *profileListener) Before(ctx context.Context, _ api.Module, _ api.Functi
 	p.stack = append(p.stack, profileFrame{fn: fn, start: time.Now()})
 }
 
-func (l *profileListener) After(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64) {
-	l.pop(ctx)
-}
-
-func (l *profileListener) Abort(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ error) {
-	l.pop(ctx)
-}
-
-func (l *profileListener) pop(ctx context.Context) {
-	vm := vmFrom(ctx)
-	if vm == nil {
-		return
-	}
+func popProfileFrame(vm *VM) {
 	p := &vm.profile
 	n := len(p.stack)
 	if n == 0 {
@@ -97,6 +90,7 @@ func (l *profileListener) pop(ctx context.Context) {
 	p.stack = p.stack[:n-1]
 	total := time.Since(f.start)
 	f.fn.Self += total - f.children
+	f.fn.Total += total
 	if n > 1 {
 		p.stack[n-2].children += total
 	}

@@ -530,10 +530,10 @@ func printProfile(w io.Writer, path string, rows int) error {
 		}
 		n := int64(requests)
 		fmt.Fprintf(w, "\n## %s: %d calls, %.1f ms self time (with the profiler's overhead)\n\n", title, calls/n, ms(self)/float64(n))
-		fmt.Fprintln(w, "| function | calls | self ms | % |\n|---|---|---|---|")
+		fmt.Fprintln(w, "| function | calls | self ms | % | with callees ms |\n|---|---|---|---|---|")
 		for i := 0; i < rows && i < len(prof); i++ {
 			f := prof[i]
-			fmt.Fprintf(w, "| %s | %d | %.3f | %.1f |\n", f.Name, f.Calls/n, ms(f.Self)/float64(n), 100*float64(f.Self)/float64(self))
+			fmt.Fprintf(w, "| %s | %d | %.3f | %.1f | %.3f |\n", f.Name, f.Calls/n, ms(f.Self)/float64(n), 100*float64(f.Self)/float64(self), ms(f.Total)/float64(n))
 		}
 		vm.ResetProfile()
 	}
