@@ -2,6 +2,7 @@ package ruleset
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"testing/fstest"
 	"unsafe"
 
+	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
+	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/seclang"
 )
 
@@ -230,23 +233,50 @@ func FuzzPrefilter(f *testing.F) {
 }
 
 // FuzzLoad checks that arbitrary artifacts never panic Load and that what loads re-encodes.
+// FuzzLoad decodes arbitrary artifact bodies under a valid header and checksum (so that the
+// fuzzer reaches the decoder instead of the checksum), and runs whatever loads: its automata
+// and regex programs must stay in bounds on any input, which is what Load's checks promise.
 func FuzzLoad(f *testing.F) {
 	rs, err := CompileString(Options{}, "t.conf", `SecRule ARGS "@pm a b" "id:1,phase:2,deny,chain"
-SecRule TX:x "@rx ^\d+$" "setvar:tx.y=%{tx.x}"`)
+SecRule TX:x "@rx ^\d+$" "setvar:tx.y=%{tx.x}"
+SecRule REQUEST_HEADERS:/^x-/ "@rx (?i)(un)?ion\s+(sel)ect" "id:2,phase:1,pass,capture"
+SecRule ARGS "@rx \xff[\x80-\xfe]" "id:3,phase:1,pass"`)
 	if err != nil {
 		f.Fatal(err)
 	}
 	a, _ := rs.MarshalBinary()
-	f.Add(a)
-	f.Add(a[:len(a)/2])
-	f.Add([]byte(magic))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	const header = 24 // magic, version, padding, checksum
+	f.Add(a[header:])
+	f.Add(a[header : header+len(a)/2])
+	f.Add([]byte{})
+	inputs := []string{"", "a", "union select", "UnIoN\tSELECT x", "\xff\x81", "12345", "b a", strings.Repeat("ab", 100)}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		data := append(append([]byte(nil), a[:header-8]...), make([]byte, 8)...)
+		binary.LittleEndian.PutUint64(data[header-8:], checksum(alignedCopy(body)))
+		data = append(data, body...)
 		rs, err := Load(data)
 		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v does not wrap ErrFormat", err)
+			}
 			return
 		}
 		if _, err := rs.MarshalBinary(); err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range rs.Matchers {
+			for _, in := range inputs {
+				m.Find(in)
+			}
+		}
+		for i := range rs.Regexes {
+			r := &rs.Regexes[i]
+			dfa := lazydfa.NewWithClasses(r.Prog, [128]uint8(r.Classes))
+			pike := regexprog.NewMachine(r.Prog)
+			for _, in := range inputs {
+				dfa.MatchString(in)
+				pike.FindSubmatchIndex(nil, in)
+			}
 		}
 	})
 }
