@@ -59,7 +59,8 @@ func (q *threadQueue) contains(pc uint32) bool {
 	return int(i) < len(q.dense) && q.dense[i].pc == pc
 }
 
-// NewMachine returns a Machine for p, which must come from Compile or have passed Validate.
+// NewMachine returns a Machine for p, which must come from Compile or have passed CheckBounds
+// (ruleset.Load checks the programs of every artifact not loaded as trusted).
 func NewMachine(p *Prog) *Machine {
 	n := len(p.Op)
 	ncap := max(p.NumCap, 2) // slots 0 and 1 are written by the machine itself
