@@ -130,7 +130,7 @@ func (tx *Transaction) evalChain(ri int32) bool {
 func (tx *Transaction) evalRule(ri int32) bool {
 	r := &tx.e.rs.Rules[ri]
 	if r.Op.Kind == ruleset.OpUnconditional && len(r.Targets) == 0 {
-		tx.onMatch(r, val{id: -1}, "")
+		tx.onMatch(r, &val{id: -1}, "")
 		return true
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
@@ -148,7 +148,9 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		t := &r.Targets[ti]
 		if group >= 0 {
 			// Count targets never share a group: these values are not modified.
-			for _, v := range tx.groupValues(group, r, head, ti) {
+			vals := tx.groupValues(group, r, head, ti)
+			for vi := range vals {
+				v := &vals[vi]
 				if r.MultiMatch {
 					if tx.multiMatch(r, v) {
 						matched = true
@@ -167,7 +169,7 @@ func (tx *Transaction) evalRule(ri int32) bool {
 			vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
 		}
 		for vi := range vals {
-			v := vals[vi]
+			v := &vals[vi]
 			if r.MultiMatch {
 				if tx.multiMatch(r, v) {
 					matched = true
@@ -186,7 +188,7 @@ func (tx *Transaction) evalRule(ri int32) bool {
 }
 
 // multiMatch runs the operator on the value before and after each transformation step.
-func (tx *Transaction) multiMatch(r *ruleset.Rule, v val) bool {
+func (tx *Transaction) multiMatch(r *ruleset.Rule, v *val) bool {
 	ri := tx.ruleIndex
 	matched := false
 	prev := v.value
@@ -210,7 +212,7 @@ func (tx *Transaction) multiMatch(r *ruleset.Rule, v val) bool {
 
 // transformed returns v.value after the pipeline ending at node, using the cache for values
 // with an id.
-func (tx *Transaction) transformed(v val, node int32) string {
+func (tx *Transaction) transformed(v *val, node int32) string {
 	if node == 0 {
 		return v.value
 	}
@@ -257,7 +259,7 @@ func growCache(c []cacheSlot, need int) []cacheSlot {
 
 // folded returns the case-folded form of a transformed value for prefilter checks, cached like
 // transformations.
-func (tx *Transaction) folded(v val, node int32, tv string) string {
+func (tx *Transaction) folded(v *val, node int32, tv string) string {
 	if v.id < 0 {
 		tx.scratch2 = ruleset.FoldString(tx.scratch2[:0], tv)
 		return string(tx.scratch2)
@@ -287,7 +289,7 @@ type presenceSlot struct {
 
 // present returns the set of bytes that occur in a transformed value, cached like
 // transformations: byte-set prefilters then cost four AND operations per rule.
-func (tx *Transaction) present(v val, node int32, tv string) *ruleset.ByteSet {
+func (tx *Transaction) present(v *val, node int32, tv string) *ruleset.ByteSet {
 	var slot *presenceSlot
 	if v.id >= 0 {
 		nodes := int32(len(tx.e.rs.TransformNodes))
@@ -329,7 +331,7 @@ func (tx *Transaction) present(v val, node int32, tv string) *ruleset.ByteSet {
 }
 
 // onMatch records the matched variable and runs the rule's non-disruptive actions.
-func (tx *Transaction) onMatch(r *ruleset.Rule, v val, tv string) {
+func (tx *Transaction) onMatch(r *ruleset.Rule, v *val, tv string) {
 	if v.v != ruleset.VarNone {
 		tx.lastMatched = matchedVar{v: v.v, key: v.key, value: tv}
 		tx.matchedVars = append(tx.matchedVars, tx.lastMatched)

@@ -155,7 +155,9 @@ func (tx *Transaction) mayMatch(ri int32, r, head *ruleset.Rule) bool {
 		base := tx.e.groups.spanBase[g]
 		*s = groupSummary{gen: tx.dataGen, node: r.Transform,
 			first: tx.groupSpans[base], end: tx.groupSpans[int(base)+len(r.Targets)]}
-		for _, v := range tx.groupVals[s.first:s.end] {
+		vals := tx.groupVals[s.first:s.end]
+		for vi := range vals {
+			v := &vals[vi]
 			tv := tx.transformed(v, s.node)
 			s.maxLen = max(s.maxLen, len(tv))
 			s.present.Union(tx.present(v, s.node, tv))
@@ -209,7 +211,9 @@ func (tx *Transaction) joinedValues(s *groupSummary, folded bool) string {
 		return s.joined
 	}
 	start := len(tx.joinArena)
-	for _, v := range tx.groupVals[s.first:s.end] {
+	vals := tx.groupVals[s.first:s.end]
+	for vi := range vals {
+		v := &vals[vi]
 		tv := tx.transformed(v, s.node)
 		if folded {
 			tx.joinArena = append(tx.joinArena, tx.folded(v, s.node, tv)...)

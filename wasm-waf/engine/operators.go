@@ -12,12 +12,12 @@ import (
 
 // operator evaluates the rule's operator on a transformed value tv (node is its pipeline, for
 // the prefilter cache) and applies negation.
-func (tx *Transaction) operator(ri int32, r *ruleset.Rule, v val, tv string, node int32) bool {
+func (tx *Transaction) operator(ri int32, r *ruleset.Rule, v *val, tv string, node int32) bool {
 	m := tx.match(ri, r, v, tv, node)
 	return m != r.Op.Negate
 }
 
-func (tx *Transaction) match(ri int32, r *ruleset.Rule, v val, tv string, node int32) bool {
+func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node int32) bool {
 	op := &r.Op
 	switch op.Kind {
 	case ruleset.OpRx:
@@ -180,7 +180,7 @@ func (tx *Transaction) capture(i int, s string) {
 }
 
 // rx runs a regex behind its length and literal prefilters.
-func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v val, tv string, node int32) bool {
+func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v *val, tv string, node int32) bool {
 	re := &tx.e.rs.Regexes[idx]
 	if len(tv) < int(re.MinLen) {
 		return false
