@@ -1,0 +1,74 @@
+package engine_test
+
+import (
+	"reflect"
+	"testing"
+)
+
+// Rules over the same targets share one collection per phase (see groups.go). These cases are
+// the ones where sharing must not change a decision.
+
+// A ctl target exclusion added during the phase applies to the rules it names, although the
+// group's values were collected (without it) for an earlier rule.
+func TestSharedGroupHonoursCtlTargetExclusions(t *testing.T) {
+	e := compile(t, `
+SecRule ARGS "@rx attack" "id:1,phase:1,pass,log"
+SecAction "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;ARGS:q"
+SecRule ARGS "@rx attack" "id:3,phase:1,deny"
+SecRule ARGS "@rx attack" "id:4,phase:1,pass,log"`)
+	it, ids, _ := run(e, req{uri: "/?q=attack"})
+	if it != nil {
+		t.Fatalf("rule 3 must not see ARGS:q after the ctl exclusion, got %+v", it)
+	}
+	if !reflect.DeepEqual(ids, []int{1, 4}) {
+		t.Errorf("matched %v, want [1 4]: rules the exclusion does not name still see ARGS:q", ids)
+	}
+	if it, _, _ := run(e, req{uri: "/?p=attack"}); it == nil || it.RuleID != 3 {
+		t.Errorf("rule 3 must still see ARGS:p, got %+v", it)
+	}
+}
+
+// Values added between phases (the body's arguments) reach phase 2's rules even where the group
+// was collected in phase 1; a GET's phase 2 reuses phase 1's values.
+func TestSharedGroupSeesValuesAddedBetweenPhases(t *testing.T) {
+	e := compile(t, `
+SecRule ARGS "@rx evil" "id:1,phase:1,pass,log"
+SecRule ARGS "@rx evil" "id:2,phase:2,deny"`)
+	it, ids, _ := run(e, req{method: "POST", uri: "/?a=fine",
+		headers: [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}}, body: "b=evil"})
+	if it == nil || it.RuleID != 2 || !reflect.DeepEqual(ids, []int{2}) {
+		t.Fatalf("phase 2 must see the body argument: interruption %+v, matched %v", it, ids)
+	}
+	it, ids, _ = run(e, req{uri: "/?a=evil"})
+	if it == nil || it.RuleID != 2 || !reflect.DeepEqual(ids, []int{1, 2}) {
+		t.Fatalf("a GET's query argument in both phases: interruption %+v, matched %v", it, ids)
+	}
+}
+
+// A summary skips a rule only when no value can match: the phrase or literal may sit in any
+// value of the group, including the last one, and a negated operator is never skipped.
+func TestSummarySkipsOnlyRulesThatCannotMatch(t *testing.T) {
+	e := compile(t, `
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@pm sqlmap nikto" "id:1,phase:1,pass,log"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx (?i)union\s+select" "id:2,phase:1,pass,log"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "!@rx ^[a-z]+$" "id:3,phase:1,pass,log"
+SecRule ARGS|REQUEST_HEADERS:User-Agent "@detectXSS" "id:4,phase:1,pass,log"`)
+	cases := []struct {
+		uri, ua string
+		want    []int
+	}{
+		{"/?a=x&b=y", "curl", nil},
+		{"/?a=x&b=y", "sqlmap/1.7", []int{1, 3}},
+		{"/?a=x&b=1%20UNION%20SELECT%202", "curl", []int{2, 3}},
+		{"/?a=x&b=%3Cscript%3Ealert(1)%3C/script%3E", "curl", []int{3, 4}},
+	}
+	for _, c := range cases {
+		_, ids, _ := run(e, req{uri: c.uri, headers: [][2]string{{"User-Agent", c.ua}}})
+		if len(ids) == 0 {
+			ids = nil
+		}
+		if !reflect.DeepEqual(ids, c.want) {
+			t.Errorf("%s with User-Agent %q: matched %v, want %v", c.uri, c.ua, ids, c.want)
+		}
+	}
+}
