@@ -146,27 +146,14 @@ func (tx *Transaction) evalRule(ri int32) bool {
 	matched := false
 	for ti := range r.Targets {
 		t := &r.Targets[ti]
+		var vals []val
 		if group >= 0 {
-			// Count targets never share a group: these values are not modified.
-			vals := tx.groupValues(group, r, head, ti)
-			for vi := range vals {
-				v := &vals[vi]
-				if r.MultiMatch {
-					if tx.multiMatch(r, v) {
-						matched = true
-					}
-					continue
-				}
-				if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
-					matched = true
-					tx.onMatch(r, v, tv)
-				}
+			vals = tx.groupValues(group, r, head, ti) // shared: read only (Count targets never share a group)
+		} else {
+			vals = tx.collect(tx.vals[:0], t, r, head)
+			if t.Count {
+				vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
 			}
-			continue
-		}
-		vals := tx.collect(tx.vals[:0], t, r, head)
-		if t.Count {
-			vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
 		}
 		for vi := range vals {
 			v := &vals[vi]
@@ -176,13 +163,14 @@ func (tx *Transaction) evalRule(ri int32) bool {
 				}
 				continue
 			}
-			tv := tx.transformed(v, r.Transform)
-			if tx.operator(ri, r, v, tv, r.Transform) {
+			if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
 				matched = true
 				tx.onMatch(r, v, tv)
 			}
 		}
-		tx.vals = vals[:0]
+		if group < 0 {
+			tx.vals = vals[:0]
+		}
 	}
 	return matched
 }
