@@ -4,7 +4,7 @@
 TEST_TARGETS  += test-waf-engine
 BENCH_TARGETS += bench-waf-engine
 
-WAF_ENGINE_PACKAGES := ./seclang/... ./ruleset/... ./transform/... ./lazydfa/... ./engine/... ./crs/... ./internal/... ./bench/...
+WAF_ENGINE_PACKAGES := ./seclang/... ./ruleset/... ./regexprog/... ./transform/... ./lazydfa/... ./engine/... ./crs/... ./internal/... ./bench/...
 
 .PHONY: test-waf-engine bench-waf-engine
 
