@@ -44,5 +44,8 @@ lint: ## gofmt and go vet over both modules.
 testdata: ## Rewrite golden files from the current translator.
 	$(GO) test ./internal/cli/ -run Golden -update
 
+fuzz: ## Run every fuzz target of both modules for FUZZTIME each (default 30s); FUZZ=regexp picks some.
+	@FUZZTIME=$(or $(FUZZTIME),30s) hack/fuzz.sh '$(or $(FUZZ),.)'
+
 gen-check: ## Fail when generated files (CRDs, RBAC, deepcopy, bindings) are stale.
 	@hack/gen-check.sh
