@@ -34,19 +34,11 @@ func BenchmarkPluginRequest(b *testing.B) {
 		}
 		b.Run(name+"/benign-get", func(b *testing.B) {
 			ctx := context.Background()
-			rt, err := wasmhost.NewRuntime(ctx, wasmhost.Options{Interpreter: interp})
+			vm, err := wasmhost.NewStandaloneVM(ctx, wasm, wasmhost.Options{Interpreter: interp})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer rt.Close(ctx)
-			mod, err := rt.Compile(ctx, wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			vm, err := mod.NewVM(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
+			defer vm.Close()
 			if ok, err := vm.Start(nil, nil); err != nil || !ok {
 				b.Fatalf("start: %v %v", err, vm.Logs())
 			}

@@ -190,6 +190,8 @@ type VM struct {
 	mod    api.Module
 	ctx    context.Context
 	module *Module
+	// ownRuntime is the runtime made for this VM alone (NewStandaloneVM), closed with it.
+	ownRuntime *Runtime
 
 	exports struct {
 		malloc, onContextCreate, onVMStart, onConfigure, onDone, onLog, onDelete,
@@ -279,8 +281,33 @@ func (m *Module) NewVM(ctx context.Context) (*VM, error) {
 	return vm, nil
 }
 
-// Close releases the VM.
-func (vm *VM) Close() error { return vm.mod.Close(vm.ctx) }
+// Close releases the VM, and the runtime too when NewStandaloneVM made it.
+func (vm *VM) Close() error {
+	err := vm.mod.Close(vm.ctx)
+	if vm.ownRuntime != nil {
+		err = errors.Join(err, vm.ownRuntime.Close(vm.ctx))
+	}
+	return err
+}
+
+// NewStandaloneVM compiles the plugin in a runtime of its own and instantiates one VM, for
+// callers that need a single VM (a benchmark, a test run); Close releases the runtime with it.
+func NewStandaloneVM(ctx context.Context, wasm []byte, opts Options) (*VM, error) {
+	rt, err := NewRuntime(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := rt.Compile(ctx, wasm)
+	if err == nil {
+		var vm *VM
+		if vm, err = mod.NewVM(ctx); err == nil {
+			vm.ownRuntime = rt
+			return vm, nil
+		}
+	}
+	_ = rt.Close(ctx)
+	return nil, err
+}
 
 // SetProperty sets a host property (path segments as in Envoy's attributes).
 func (vm *VM) SetProperty(path []string, value []byte) {

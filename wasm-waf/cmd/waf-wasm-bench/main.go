@@ -382,19 +382,11 @@ func measureMemory(ctx context.Context, wasm, config []byte, opts wasmhost.Optio
 }
 
 func measureDepth(ctx context.Context, wasm, config []byte, opts wasmhost.Options) (*DepthResult, error) {
-	rt, err := wasmhost.NewRuntime(ctx, opts)
+	vm, err := wasmhost.NewStandaloneVM(ctx, wasm, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer rt.Close(ctx)
-	mod, err := rt.Compile(ctx, wasm)
-	if err != nil {
-		return nil, err
-	}
-	vm, err := mod.NewVM(ctx)
-	if err != nil {
-		return nil, err
-	}
+	defer vm.Close()
 	dr := &DepthResult{}
 	record := func(phase string) {
 		cs := vm.CallStack()

@@ -33,19 +33,11 @@ func TestCRSRegressionThroughWasm(t *testing.T) {
 	}
 	pluginConfig := pluginConfigForCRS(t)
 
-	rt, err := wasmhost.NewRuntime(ctx, wasmhost.Options{Cache: cache(t), FullWASI: engineNeedsPollOneoff})
+	vm, err := wasmhost.NewStandaloneVM(ctx, wasm, wasmhost.Options{Cache: cache(t), FullWASI: engineNeedsPollOneoff})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close(ctx)
-	mod, err := rt.Compile(ctx, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := mod.NewVM(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer vm.Close()
 	var server *PluginServer
 	var progress io.Writer
 	if testing.Verbose() && os.Getenv("CRSFTW_PROGRESS") != "" {
