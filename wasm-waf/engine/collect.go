@@ -201,13 +201,3 @@ func (te *targetExclusion) appliesTo(head *ruleset.Rule) bool {
 	}
 	return false
 }
-
-// ctlExcludes reports whether any ctl target exclusion covers the chain starting with head.
-func (tx *Transaction) ctlExcludes(head *ruleset.Rule) bool {
-	for i := range tx.exclusions {
-		if tx.exclusions[i].appliesTo(head) {
-			return true
-		}
-	}
-	return false
-}

@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
@@ -134,14 +135,9 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		return true
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
-	// Cached group values are collected without ctl target exclusions: only use them for rules
-	// that none covers.
-	group := int32(-1)
-	if len(tx.exclusions) == 0 || !tx.ctlExcludes(head) {
-		group = tx.e.groups.groupOf[ri]
-		if group >= 0 && tx.e.groups.summaryOf[ri] >= 0 && !tx.mayMatch(ri, r, head) {
-			return false
-		}
+	group, summary := tx.groupOf(ri, head)
+	if summary >= 0 && !tx.mayMatch(group, summary, r, head) {
+		return false
 	}
 	matched := false
 	for ti := range r.Targets {
@@ -223,8 +219,20 @@ func (tx *Transaction) transformed(v *val, node int32) string {
 				break
 			}
 		}
+		// While the value is still the original, its byte set tells which steps leave it as it is.
+		var raw *ruleset.ByteSet
 		for k := start; k < len(path); k++ {
-			cur = transform.Apply(tx.e.rs.TransformNodes[path[k]].T, cur, &tx.scratch)
+			t := tx.e.rs.TransformNodes[path[k]].T
+			if sameString(cur, v.value) {
+				if raw == nil {
+					raw = tx.present(v, 0, v.value)
+				}
+				if transform.Unchanged(t, (*[4]uint64)(raw)) {
+					tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+					continue
+				}
+			}
+			cur = transform.Apply(t, cur, &tx.scratch)
 			tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
 		}
 		return cur
@@ -260,6 +268,10 @@ func (tx *Transaction) folded(v *val, node int32, tv string) string {
 	if s := &tx.fcache[idx]; s.gen == tx.gen {
 		return s.val
 	}
+	if !tx.present(v, node, tv).Intersects(&foldable) {
+		tx.fcache[idx] = cacheSlot{gen: tx.gen, val: tv}
+		return tv
+	}
 	b := ruleset.FoldString(tx.scratch2[:0], tv)
 	tx.scratch2 = b
 	f := tv
@@ -268,6 +280,15 @@ func (tx *Transaction) folded(v *val, node int32, tv string) string {
 	}
 	tx.fcache[idx] = cacheSlot{gen: tx.gen, val: f}
 	return f
+}
+
+// foldable are the bytes that case folding can change: upper-case ASCII and UTF-8 sequences.
+var foldable = ruleset.ByteSet{0, 0x07fffffe, ^uint64(0), ^uint64(0)}
+
+// sameString reports whether a and b are the same bytes in memory: transformations return their
+// input itself when they change nothing.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
 
 type presenceSlot struct {
@@ -279,6 +300,9 @@ type presenceSlot struct {
 // transformations: byte-set prefilters then cost four AND operations per rule.
 func (tx *Transaction) present(v *val, node int32, tv string) *ruleset.ByteSet {
 	var slot *presenceSlot
+	if node != 0 && v.id >= 0 && sameString(tv, v.value) {
+		return tx.present(v, 0, tv) // the pipeline left the value as it was
+	}
 	if v.id >= 0 {
 		nodes := int32(len(tx.e.rs.TransformNodes))
 		idx := v.id*nodes + node

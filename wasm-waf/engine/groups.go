@@ -125,15 +125,111 @@ type groupSummary struct {
 	first, end                 int32 // the group's values in Transaction.groupVals
 }
 
-// groupValues makes sure rule r's target group g is collected for the current data generation
-// and returns the values of target ti.
+// Rules that a ctl:ruleRemoveTarget* exclusion covers see their group's values minus the
+// excluded ones. With the CRS that is the usual case, not the exception: rule 941010 removes
+// REQUEST_FILENAME from every XSS rule for any ordinary path. Such rules share a variant of their
+// group per set of exclusions in force, collected and summarized like the group itself. Variants
+// live for one transaction; their ids follow the ruleset's groups.
+
+type groupVariant struct {
+	group    int32
+	mask     uint64 // bit i: tx.exclusions[i] covers the rules that read this variant
+	spanBase int32
+}
+
+type variantSummary struct{ group, node int32 }
+
+// ruleView is what rule i reads while len(tx.exclusions) is exclusions: a group (or variant) and
+// a summary slot.
+type ruleView struct {
+	gen            uint32
+	exclusions     int32
+	group, summary int32
+}
+
+// groupOf returns the group and summary slot that rule ri reads, or -1s.
+func (tx *Transaction) groupOf(ri int32, head *ruleset.Rule) (group, summary int32) {
+	plan := &tx.e.groups
+	group, summary = plan.groupOf[ri], plan.summaryOf[ri]
+	if group < 0 || len(tx.exclusions) == 0 {
+		return group, summary
+	}
+	view := &tx.views[ri]
+	if view.gen == tx.gen && int(view.exclusions) == len(tx.exclusions) {
+		return view.group, view.summary
+	}
+	var mask uint64
+	for i := range tx.exclusions {
+		if tx.exclusions[i].appliesTo(head) {
+			if i >= 64 {
+				group, summary = -1, -1 // more exclusions than a mask holds: collect per rule
+				break
+			}
+			mask |= 1 << i
+		}
+	}
+	if group >= 0 && mask != 0 {
+		group = tx.variant(group, mask, len(tx.e.rs.Rules[ri].Targets))
+		if summary >= 0 {
+			summary = tx.variantSummary(group, tx.e.rs.Rules[ri].Transform)
+		}
+	}
+	*view = ruleView{gen: tx.gen, exclusions: int32(len(tx.exclusions)), group: group, summary: summary}
+	return group, summary
+}
+
+func (tx *Transaction) variant(group int32, mask uint64, targets int) int32 {
+	static := int32(len(tx.e.groups.spanBase))
+	for i := range tx.variants {
+		if v := &tx.variants[i]; v.group == group && v.mask == mask {
+			return static + int32(i)
+		}
+	}
+	tx.variants = append(tx.variants, groupVariant{group: group, mask: mask, spanBase: int32(len(tx.groupSpans))})
+	for range targets + 1 {
+		tx.groupSpans = append(tx.groupSpans, 0)
+	}
+	tx.groupGen = append(tx.groupGen, 0)
+	return static + int32(len(tx.variants)-1)
+}
+
+func (tx *Transaction) variantSummary(group, node int32) int32 {
+	for i, s := range tx.variantSummaries {
+		if s.group == group && s.node == node {
+			return int32(tx.e.groups.summaries + i)
+		}
+	}
+	tx.variantSummaries = append(tx.variantSummaries, variantSummary{group: group, node: node})
+	tx.summaries = append(tx.summaries, groupSummary{})
+	return int32(len(tx.summaries) - 1)
+}
+
+// resetVariants drops the variants of the previous transaction.
+func (tx *Transaction) resetVariants() {
+	tx.variants, tx.variantSummaries = tx.variants[:0], tx.variantSummaries[:0]
+	tx.groupGen = tx.groupGen[:len(tx.e.groups.spanBase)]
+	tx.groupSpans = tx.groupSpans[:tx.e.groups.spans]
+	tx.summaries = tx.summaries[:tx.e.groups.summaries]
+}
+
+func (tx *Transaction) spanBase(group int32) int32 {
+	if static := int32(len(tx.e.groups.spanBase)); group >= static {
+		return tx.variants[group-static].spanBase
+	}
+	return tx.e.groups.spanBase[group]
+}
+
+// groupValues makes sure group g (read by rule r, chain starter head) is collected for the
+// current data generation and returns the values of target ti.
 func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val {
-	base := tx.e.groups.spanBase[g]
+	base := tx.spanBase(g)
 	if tx.groupGen[g] != tx.dataGen {
-		// The group's values without ctl target exclusions, whichever rule asks first: rules
-		// that a ctl exclusion covers do not use the cache.
+		// A ruleset group is read only by rules that no ctl exclusion covers: collect it without
+		// them, whichever rule asks first. A variant applies its exclusions.
 		ctl := tx.exclusions
-		tx.exclusions = nil
+		if int(g) < len(tx.e.groups.spanBase) {
+			tx.exclusions = nil
+		}
 		for k := range r.Targets {
 			tx.groupSpans[int(base)+k] = int32(len(tx.groupVals))
 			tx.groupVals = tx.collect(tx.groupVals, &r.Targets[k], r, head)
@@ -145,14 +241,12 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
 }
 
-// mayMatch reports whether rule r (with a summary slot) may match any value of its group.
-func (tx *Transaction) mayMatch(ri int32, r, head *ruleset.Rule) bool {
-	slot := tx.e.groups.summaryOf[ri]
+// mayMatch reports whether rule r, reading group g with summary slot, may match any value.
+func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 	s := &tx.summaries[slot]
 	if s.gen != tx.dataGen {
-		g := tx.e.groups.groupOf[ri]
 		tx.groupValues(g, r, head, 0)
-		base := tx.e.groups.spanBase[g]
+		base := tx.spanBase(g)
 		*s = groupSummary{gen: tx.dataGen, node: r.Transform,
 			first: tx.groupSpans[base], end: tx.groupSpans[int(base)+len(r.Targets)]}
 		vals := tx.groupVals[s.first:s.end]

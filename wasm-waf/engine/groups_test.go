@@ -72,3 +72,38 @@ SecRule ARGS|REQUEST_HEADERS:User-Agent "@detectXSS" "id:4,phase:1,pass,log"`)
 		}
 	}
 }
+
+// Rules under the same ctl exclusion share a variant of their group, summarized like the group:
+// the excluded value is gone for every rule the exclusion names (whether its summary or its
+// values decide it), rules with another set of exclusions get their own variant, and rules the
+// exclusions do not name keep seeing everything.
+func TestGroupVariantsUnderCtlExclusions(t *testing.T) {
+	e := compile(t, `
+SecAction "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=xss;ARGS:q"
+SecAction "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetById=20;ARGS:p"
+SecRule ARGS "@rx <script" "id:10,phase:2,pass,log,tag:xss"
+SecRule ARGS "@pm onerror" "id:11,phase:2,pass,log,tag:xss"
+SecRule ARGS "!@rx ^[a-z<> =]*$" "id:12,phase:2,pass,log,tag:xss"
+SecRule ARGS "@rx <script" "id:20,phase:2,pass,log,tag:xss"
+SecRule ARGS "@rx <script" "id:30,phase:2,pass,log"`)
+	cases := []struct {
+		uri  string
+		want []int
+	}{
+		{"/?q=%3Cscript%3E", []int{30}},
+		{"/?q=onerror%3D1", nil},
+		{"/?q=1", nil},
+		{"/?p=%3Cscript%3E", []int{10, 30}},
+		{"/?p=onerror%3D1", []int{11, 12}},
+		{"/?q=%3Cscript%3E&r=%3Cscript%3E", []int{10, 20, 30}},
+	}
+	for _, c := range cases {
+		_, ids, _ := run(e, req{uri: c.uri})
+		if len(ids) == 0 {
+			ids = nil
+		}
+		if !reflect.DeepEqual(ids, c.want) {
+			t.Errorf("%s: matched %v, want %v", c.uri, ids, c.want)
+		}
+	}
+}

@@ -114,6 +114,10 @@ type Transaction struct {
 	groupVals  []val
 	summaries  []groupSummary
 	joinArena  []byte
+	// Variants of groups for rules under ctl target exclusions, and what each rule reads.
+	variants         []groupVariant
+	variantSummaries []variantSummary
+	views            []ruleView
 
 	// Reusable buffers.
 	vals      []val
@@ -142,6 +146,7 @@ func newTransaction(e *Engine) *Transaction {
 		groupGen:   make([]uint32, len(e.groups.spanBase)),
 		groupSpans: make([]int32, e.groups.spans),
 		summaries:  make([]groupSummary, e.groups.summaries),
+		views:      make([]ruleView, len(e.rs.Rules)),
 	}
 }
 
@@ -154,10 +159,12 @@ func (tx *Transaction) begin() {
 		clear(tx.cache)
 		clear(tx.fcache)
 		clear(tx.pcache)
+		clear(tx.views)
 		tx.gen = 1
 	}
 	tx.groupVals = tx.groupVals[:0]
 	tx.joinArena = tx.joinArena[:0]
+	tx.resetVariants()
 	tx.dataChanged()
 	tx.nextID = 0
 	for i := range tx.singles {

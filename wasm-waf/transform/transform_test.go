@@ -109,3 +109,55 @@ func FuzzTransforms(f *testing.F) {
 		}
 	})
 }
+
+func presentBytes(s string) *[4]uint64 {
+	var p [4]uint64
+	for i := 0; i < len(s); i++ {
+		p[s[i]>>6] |= 1 << (s[i] & 63)
+	}
+	return &p
+}
+
+// FuzzUnchanged holds every transformation to its trigger set: a value without any of the bytes
+// that Unchanged names is returned as it is. The input is stripped of the trigger bytes of the
+// transformation under test, so every iteration checks the property.
+func FuzzUnchanged(f *testing.F) {
+	for _, s := range []string{"", "home", "Mozilla/5.0 (X11)", "a%20b+c", "&lt;", `\x41`, "a  b", "\u00a0", "/a/../b", "x--y#z", "/*c*/", "ABC\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var scratch []byte
+		for id := None; id < numIDs; id++ {
+			if triggers[id].always {
+				if Unchanged(id, presentBytes("")) {
+					t.Fatalf("%v rewrites every value but Unchanged says it keeps one", id)
+				}
+				continue
+			}
+			var b []byte
+			for i := 0; i < len(s); i++ {
+				if c := s[i]; triggers[id].bytes[c>>6]&(1<<(c&63)) == 0 {
+					b = append(b, c)
+				}
+			}
+			in := string(b)
+			if !Unchanged(id, presentBytes(in)) {
+				t.Fatalf("%v: Unchanged is false for %q, which has none of its trigger bytes", id, in)
+			}
+			if out := Apply(id, in, &scratch); out != in {
+				t.Fatalf("%v(%q) = %q, but %q has none of its trigger bytes", id, in, out, in)
+			}
+		}
+	})
+}
+
+func TestUnchangedNeedsTrigger(t *testing.T) {
+	for _, c := range []struct {
+		id ID
+		in string
+	}{{Lowercase, "Abc"}, {URLDecode, "a+b"}, {HTMLEntityDecode, "&lt;"}, {CmdLine, "a,b"}, {NormalizePath, "/a/../b"}, {Length, ""}} {
+		if Unchanged(c.id, presentBytes(c.in)) {
+			t.Errorf("Unchanged(%v, %q) = true; it changes the value", c.id, c.in)
+		}
+	}
+}
