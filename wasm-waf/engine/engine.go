@@ -57,8 +57,11 @@ type Engine struct {
 	// headOf[i] is the chain starter of rule i (itself for starters).
 	headOf []int32
 	groups groupPlan
-	free   []*Transaction
-	nextID uint64
+	// singleTX[i]: rule i reads one constant TX key without transformations (a third of the
+	// CRS's rules: paranoia-level gates, anomaly scores), evaluated without collecting.
+	singleTX []bool
+	free     []*Transaction
+	nextID   uint64
 	// capIndex is scratch space for submatch offsets.
 	capIndex []int
 }
@@ -86,6 +89,12 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.nodePath[n] = append(path, int32(n))
 	}
 	e.groups = planGroups(rs)
+	e.singleTX = make([]bool, len(rs.Rules))
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		e.singleTX[i] = len(r.Targets) == 1 && r.Targets[0].Var == ruleset.VarTX && r.Targets[0].TXSlot >= 0 &&
+			r.Transform == 0 && !r.MultiMatch && len(r.Exclusions) == 0
+	}
 	e.headOf = make([]int32, len(rs.Rules))
 	for i := range rs.Rules {
 		e.headOf[i] = int32(i)

@@ -134,6 +134,9 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		tx.onMatch(r, &val{id: -1}, "")
 		return true
 	}
+	if tx.e.singleTX[ri] && !tx.txExcluded {
+		return tx.evalSingleTX(ri, r)
+	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
 	group, summary := tx.groupOf(ri, head)
 	if summary >= 0 && !tx.mayMatch(group, summary, r, head) {
@@ -169,6 +172,27 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		}
 	}
 	return matched
+}
+
+// evalSingleTX is evalRule for a rule over one constant TX key (or its count) without
+// transformations, while no ctl exclusion names a TX key.
+func (tx *Transaction) evalSingleTX(ri int32, r *ruleset.Rule) bool {
+	t := &r.Targets[0]
+	value, set := tx.txGetSlot(t.TXSlot)
+	if t.Count {
+		value = "0"
+		if set {
+			value = "1"
+		}
+	} else if !set {
+		return false
+	}
+	v := val{v: ruleset.VarTX, key: t.Key, value: value, id: -1}
+	if !tx.operator(ri, r, &v, value, 0) {
+		return false
+	}
+	tx.onMatch(r, &v, value)
+	return true
 }
 
 // multiMatch runs the operator on the value before and after each transformation step.
@@ -367,10 +391,15 @@ func (tx *Transaction) ctl(r *ruleset.Rule, c *ruleset.Ctl) {
 		tx.removedRanges = append(tx.removedRanges, c.IDRanges...)
 	case ruleset.CtlRuleRemoveByTag:
 		tx.removedTags = append(tx.removedTags, c.Str)
-	case ruleset.CtlRuleRemoveTargetByID:
+	case ruleset.CtlRuleRemoveTargetByID, ruleset.CtlRuleRemoveTargetByTag:
+		if c.Target.Var == ruleset.VarTX {
+			tx.txExcluded = true
+		}
+		if c.Kind == ruleset.CtlRuleRemoveTargetByTag {
+			tx.exclusions = append(tx.exclusions, targetExclusion{lo: 1, hi: 0, tag: c.Str, ex: c.Target})
+			break
+		}
 		tx.exclusions = append(tx.exclusions, targetExclusion{lo: c.IDRanges[0], hi: c.IDRanges[1], ex: c.Target})
-	case ruleset.CtlRuleRemoveTargetByTag:
-		tx.exclusions = append(tx.exclusions, targetExclusion{lo: 1, hi: 0, tag: c.Str, ex: c.Target})
 	case ruleset.CtlRequestBodyProcessor:
 		tx.bodyProcessor = c.Str
 		tx.setSingle(ruleset.VarReqbodyProcessor, c.Str)

@@ -107,3 +107,26 @@ SecRule ARGS "@rx <script" "id:30,phase:2,pass,log"`)
 		}
 	}
 }
+
+// Rules over one TX key skip collection (evalSingleTX) but keep its meaning: an unset key has no
+// value and a count of 0, and a ctl exclusion of the key still hides it.
+func TestSingleTXRules(t *testing.T) {
+	e := compile(t, `
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=5"
+SecRule TX:score "@ge 5" "id:2,phase:1,pass,log"
+SecRule TX:unset "@lt 1" "id:3,phase:1,pass,log"
+SecRule &TX:unset "@eq 0" "id:4,phase:1,pass,log"
+SecRule &TX:score "@eq 1" "id:5,phase:1,pass,log"
+SecRule ARGS:hide "@streq yes" "id:6,phase:1,pass,nolog,ctl:ruleRemoveTargetById=7;TX:score"
+SecRule TX:score "@ge 5" "id:7,phase:1,pass,log"
+SecRule TX:score "@ge 5" "id:8,phase:1,pass,log,setvar:tx.seen=%{matched_var_name}"
+SecRule TX:seen "@streq TX:score" "id:9,phase:1,pass,log"`)
+	_, ids, _ := run(e, req{uri: "/"})
+	if want := []int{2, 4, 5, 7, 8, 9}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("matched %v, want %v", ids, want)
+	}
+	_, ids, _ = run(e, req{uri: "/?hide=yes"})
+	if want := []int{2, 4, 5, 8, 9}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("with TX:score excluded from rule 7: matched %v, want %v", ids, want)
+	}
+}

@@ -95,6 +95,7 @@ type Transaction struct {
 	removedRanges []int32
 	removedTags   []string
 	exclusions    []targetExclusion
+	txExcluded    bool // a ctl exclusion names a TX key: no evalSingleTX
 
 	skip      int32
 	allow     ruleset.Disruptive
@@ -197,6 +198,7 @@ func (tx *Transaction) begin() {
 	tx.removedRanges = tx.removedRanges[:0]
 	tx.removedTags = tx.removedTags[:0]
 	tx.exclusions = tx.exclusions[:0]
+	tx.txExcluded = false
 	tx.skip = 0
 	tx.allow = ruleset.DisruptNone
 	tx.intr = nil
