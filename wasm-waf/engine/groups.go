@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
 // Rules that inspect the same targets with the same exclusions see the same values: the OWASP
@@ -28,7 +29,14 @@ type groupPlan struct {
 	spans    int
 	// summaryOf[i] is rule i's summary slot, or -1 when a summary cannot decide it.
 	summaryOf []int32
-	summaries int
+	// rawSummary[g] is the slot of group g's untransformed summary, which stands in for every
+	// pipeline that leaves all of the group's values as they are.
+	rawSummary []int32
+	summaries  int
+	// triggers[n] are the bytes without which pipeline n changes no value (see
+	// transform.Unchanged); rewrites[n]: some step of it rewrites every value.
+	triggers []ruleset.ByteSet
+	rewrites []bool
 }
 
 // staticVar reports whether a variable's values stay the same during a phase.
@@ -71,25 +79,37 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 			key = strconv.AppendInt(append(key, ':'), int64(x.KeyRegex), 10)
 			key = append(append(append(key, ':'), x.Key...), 0)
 		}
+		slot := func(g, node int32) int32 {
+			s, ok := summaries[[2]int32{g, node}]
+			if !ok {
+				s = int32(p.summaries)
+				summaries[[2]int32{g, node}] = s
+				p.summaries++
+			}
+			return s
+		}
 		g, ok := groups[string(key)]
 		if !ok {
 			g = int32(len(p.spanBase))
 			groups[string(key)] = g
 			p.spanBase = append(p.spanBase, int32(p.spans))
 			p.spans += len(r.Targets) + 1
+			p.rawSummary = append(p.rawSummary, slot(g, 0))
 		}
 		p.groupOf[i] = g
-		if !summarizable(rs, r) {
-			continue
+		if summarizable(rs, r) {
+			p.summaryOf[i] = slot(g, r.Transform)
 		}
-		sk := [2]int32{g, r.Transform}
-		s, ok := summaries[sk]
-		if !ok {
-			s = int32(p.summaries)
-			summaries[sk] = s
-			p.summaries++
-		}
-		p.summaryOf[i] = s
+	}
+	p.triggers = make([]ruleset.ByteSet, len(rs.TransformNodes))
+	p.rewrites = make([]bool, len(rs.TransformNodes))
+	for n := 1; n < len(rs.TransformNodes); n++ {
+		// Nodes follow their parents, so the parent's union is complete.
+		parent := rs.TransformNodes[n].Parent
+		bytes, always := transform.Triggers(rs.TransformNodes[n].T)
+		p.triggers[n] = p.triggers[parent]
+		p.triggers[n].Union((*ruleset.ByteSet)(&bytes))
+		p.rewrites[n] = p.rewrites[parent] || always
 	}
 	return p
 }
@@ -114,7 +134,9 @@ func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
 
 // groupSummary describes the transformed values of a target group.
 type groupSummary struct {
-	gen     uint32
+	gen uint32
+	// same is 1 + the slot of the group's untransformed summary when this one equals it, else 0.
+	same    int32
 	maxLen  int
 	present ruleset.ByteSet
 	// joined and foldedJoined are the values (case-folded for the latter) joined by NUL, built
@@ -132,9 +154,10 @@ type groupSummary struct {
 // live for one transaction; their ids follow the ruleset's groups.
 
 type groupVariant struct {
-	group    int32
-	mask     uint64 // bit i: tx.exclusions[i] covers the rules that read this variant
-	spanBase int32
+	group      int32
+	mask       uint64 // bit i: tx.exclusions[i] covers the rules that read this variant
+	spanBase   int32
+	rawSummary int32
 }
 
 type variantSummary struct{ group, node int32 }
@@ -185,12 +208,14 @@ func (tx *Transaction) variant(group int32, mask uint64, targets int) int32 {
 			return static + int32(i)
 		}
 	}
+	id := static + int32(len(tx.variants))
 	tx.variants = append(tx.variants, groupVariant{group: group, mask: mask, spanBase: int32(len(tx.groupSpans))})
 	for range targets + 1 {
 		tx.groupSpans = append(tx.groupSpans, 0)
 	}
 	tx.groupGen = append(tx.groupGen, 0)
-	return static + int32(len(tx.variants)-1)
+	tx.variants[len(tx.variants)-1].rawSummary = tx.variantSummary(id, 0)
+	return id
 }
 
 func (tx *Transaction) variantSummary(group, node int32) int32 {
@@ -210,6 +235,13 @@ func (tx *Transaction) resetVariants() {
 	tx.groupGen = tx.groupGen[:len(tx.e.groups.spanBase)]
 	tx.groupSpans = tx.groupSpans[:tx.e.groups.spans]
 	tx.summaries = tx.summaries[:tx.e.groups.summaries]
+}
+
+func (tx *Transaction) rawSummary(group int32) int32 {
+	if static := int32(len(tx.e.groups.spanBase)); group >= static {
+		return tx.variants[group-static].rawSummary
+	}
+	return tx.e.groups.rawSummary[group]
 }
 
 func (tx *Transaction) spanBase(group int32) int32 {
@@ -245,17 +277,10 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 	s := &tx.summaries[slot]
 	if s.gen != tx.dataGen {
-		tx.groupValues(g, r, head, 0)
-		base := tx.spanBase(g)
-		*s = groupSummary{gen: tx.dataGen, node: r.Transform,
-			first: tx.groupSpans[base], end: tx.groupSpans[int(base)+len(r.Targets)]}
-		vals := tx.groupVals[s.first:s.end]
-		for vi := range vals {
-			v := &vals[vi]
-			tv := tx.transformed(v, s.node)
-			s.maxLen = max(s.maxLen, len(tv))
-			s.present.Union(tx.present(v, s.node, tv))
-		}
+		tx.summarize(g, slot, r, head)
+	}
+	if s.same > 0 {
+		s = &tx.summaries[s.same-1]
 	}
 	if s.first == s.end {
 		return false // no values: the operator never runs
@@ -292,6 +317,48 @@ func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 		return s.present.Has('<') || s.present.Has('=')
 	}
 	return true
+}
+
+// summarize builds the summary in slot for group g under rule r's pipeline. When the pipeline
+// cannot change any of the group's values (none contains a byte it acts on), the slot refers to
+// the group's untransformed summary instead: with ordinary requests that is most pipelines.
+func (tx *Transaction) summarize(g, slot int32, r, head *ruleset.Rule) {
+	node := r.Transform
+	plan := &tx.e.groups
+	if raw := tx.rawSummary(g); node != 0 && !plan.rewrites[node] {
+		rs := &tx.summaries[raw]
+		if rs.gen != tx.dataGen {
+			tx.build(rs, g, 0, r, head)
+		}
+		if !rs.present.Intersects(&plan.triggers[node]) {
+			tx.summaries[slot] = groupSummary{gen: tx.dataGen, same: raw + 1}
+			return
+		}
+	}
+	tx.build(&tx.summaries[slot], g, node, r, head)
+}
+
+func (tx *Transaction) build(s *groupSummary, g, node int32, r, head *ruleset.Rule) {
+	tx.groupValues(g, r, head, 0)
+	base := tx.spanBase(g)
+	*s = groupSummary{gen: tx.dataGen, node: node,
+		first: tx.groupSpans[base], end: tx.groupSpans[int(base)+len(r.Targets)]}
+	plan := &tx.e.groups
+	vals := tx.groupVals[s.first:s.end]
+	for vi := range vals {
+		v := &vals[vi]
+		if node != 0 && v.id >= 0 && !plan.rewrites[node] {
+			// A value without the pipeline's trigger bytes is summarized as it is.
+			if p := tx.present(v, 0, v.value); !p.Intersects(&plan.triggers[node]) {
+				s.maxLen = max(s.maxLen, len(v.value))
+				s.present.Union(p)
+				continue
+			}
+		}
+		tv := tx.transformed(v, node)
+		s.maxLen = max(s.maxLen, len(tv))
+		s.present.Union(tx.present(v, node, tv))
+	}
 }
 
 // joinedValues returns the summary's values joined by NUL (case-folded as the regex prefilters

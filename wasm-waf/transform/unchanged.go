@@ -74,3 +74,12 @@ func Unchanged(id ID, present *[4]uint64) bool {
 	t := &triggers[id]
 	return !t.always && present[0]&t.bytes[0]|present[1]&t.bytes[1]|present[2]&t.bytes[2]|present[3]&t.bytes[3] == 0
 }
+
+// Triggers returns the bytes without which transformation id returns a value unchanged, and
+// always = true for the transformations that rewrite every value.
+func Triggers(id ID) (bytes [4]uint64, always bool) {
+	if id >= numIDs {
+		return bytes, false
+	}
+	return triggers[id].bytes, triggers[id].always
+}
