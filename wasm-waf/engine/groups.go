@@ -98,7 +98,11 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 		}
 		p.groupOf[i] = g
 		if summarizable(rs, r) {
-			p.summaryOf[i] = slot(g, r.Transform)
+			node := r.Transform
+			if r.MultiMatch && node != 0 {
+				node = -1 - node // every intermediate value counts: a summary of its own
+			}
+			p.summaryOf[i] = slot(g, node)
 		}
 	}
 	p.triggers = make([]ruleset.ByteSet, len(rs.TransformNodes))
@@ -116,10 +120,11 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 
 // summarizable reports whether a group summary can prove that rule r does not match. A negated
 // operator matches when the operand does not, so it cannot be decided that way. multiMatch rules
-// also inspect every intermediate transformation result: summarizing those costs more than it
-// saves (BenchmarkRequest), so they are left to the per-value prefilters.
+// also inspect every intermediate transformation result: their summary is the untransformed one
+// when the pipeline changes no value, and undecided otherwise (summarizing every intermediate
+// result costs more than it saves, BenchmarkRequest).
 func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
-	if r.Op.Negate || r.MultiMatch {
+	if r.Op.Negate {
 		return false
 	}
 	switch r.Op.Kind {
@@ -136,9 +141,11 @@ func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
 type groupSummary struct {
 	gen uint32
 	// same is 1 + the slot of the group's untransformed summary when this one equals it, else 0.
-	same    int32
-	maxLen  int
-	present ruleset.ByteSet
+	same int32
+	// undecided: a multiMatch rule's pipeline changes some value; the summary decides nothing.
+	undecided bool
+	maxLen    int
+	present   ruleset.ByteSet
 	// joined and foldedJoined are the values (case-folded for the latter) joined by NUL, built
 	// on first use; a phrase or literal found across a separator only makes a rule run.
 	joined, foldedJoined       string
@@ -282,6 +289,9 @@ func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 	if s.same > 0 {
 		s = &tx.summaries[s.same-1]
 	}
+	if s.undecided {
+		return true
+	}
 	if s.first == s.end {
 		return false // no values: the operator never runs
 	}
@@ -334,6 +344,10 @@ func (tx *Transaction) summarize(g, slot int32, r, head *ruleset.Rule) {
 			tx.summaries[slot] = groupSummary{gen: tx.dataGen, same: raw + 1}
 			return
 		}
+	}
+	if r.MultiMatch && node != 0 {
+		tx.summaries[slot] = groupSummary{gen: tx.dataGen, undecided: true}
+		return
 	}
 	tx.build(&tx.summaries[slot], g, node, r, head)
 }

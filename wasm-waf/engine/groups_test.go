@@ -130,3 +130,29 @@ SecRule TX:seen "@streq TX:score" "id:9,phase:1,pass,log"`)
 		t.Errorf("with TX:score excluded from rule 7: matched %v, want %v", ids, want)
 	}
 }
+
+// A multiMatch rule is decided by the untransformed summary only when its pipeline changes no
+// value; otherwise every value, raw and after each step, is still inspected.
+func TestMultiMatchSummary(t *testing.T) {
+	e := compile(t, `
+SecRule ARGS "@rx <script" "id:1,phase:1,pass,log,multiMatch,t:none,t:urlDecodeUni,t:htmlEntityDecode"`)
+	cases := []struct {
+		uri  string
+		want []int
+	}{
+		{"/?a=home&b=blue", nil},
+		{"/?a=home&b=%253Cscript", []int{1}},    // only after urlDecodeUni (encoded twice in the URI)
+		{"/?a=home&b=%26lt%3Bscript", []int{1}}, // only after htmlEntityDecode
+		{"/?a=home&b=%3Cscript", []int{1}},      // the raw value already matches
+		{"/?a=home&b=%2525", nil},               // a trigger byte but nothing to find
+	}
+	for _, c := range cases {
+		_, ids, _ := run(e, req{uri: c.uri})
+		if len(ids) == 0 {
+			ids = nil
+		}
+		if !reflect.DeepEqual(ids, c.want) {
+			t.Errorf("%s: matched %v, want %v", c.uri, ids, c.want)
+		}
+	}
+}
