@@ -15,7 +15,7 @@ import (
 // per target group, and summarizes them once per (group, transformation pipeline): the longest
 // value, the bytes present in any value, and all values joined. A rule whose operator cannot
 // match any value according to the summary (its regex's length, byte and literal prefilters,
-// its phrase list, the XSS detector's precondition) is decided without visiting a single value.
+// its phrase list, the XSS and SQLi detectors' preconditions) is decided without visiting a single value.
 // Either test only ever skips rules that cannot match: the summary is a superset of what each
 // value would show.
 
@@ -131,7 +131,7 @@ func summarizable(rs *ruleset.Ruleset, r *ruleset.Rule) bool {
 	case ruleset.OpRx:
 		re := &rs.Regexes[r.Op.Regex]
 		return re.MinLen > 0 || len(re.Bytes) > 0 || len(re.Prefilter) > 0
-	case ruleset.OpPm, ruleset.OpDetectXSS:
+	case ruleset.OpPm, ruleset.OpDetectXSS, ruleset.OpDetectSQLi:
 		return true
 	}
 	return false
@@ -325,6 +325,8 @@ func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 		return ok
 	case ruleset.OpDetectXSS:
 		return s.present.Has('<') || s.present.Has('=')
+	case ruleset.OpDetectSQLi:
+		return s.present.Intersects(&sqliSyntax)
 	}
 	return true
 }

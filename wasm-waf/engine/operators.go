@@ -55,6 +55,9 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node 
 		}
 		return a < b
 	case ruleset.OpDetectSQLi:
+		if !tx.present(v, node, tv).Intersects(&sqliSyntax) {
+			return false
+		}
 		ok, fp := libinjection.IsSQLi(tv)
 		if ok && r.Capture {
 			tx.capture(0, fp)
@@ -92,6 +95,20 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node 
 	}
 	return false
 }
+
+// sqliSyntax are the bytes other than [A-Za-z0-9_]. libinjection flags no value without one: such a
+// value is one word, or a number and a word, and no fingerprint of its blacklist is made of those
+// alone (a keyword needs a separator, a string a quote, a comment or operator punctuation).
+// FuzzSQLiNeedsNonWordByte holds the library to it; most request values are single words.
+var sqliSyntax = func() (set ruleset.ByteSet) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_') {
+			set.Add(b)
+		}
+	}
+	return set
+}()
 
 // mayBeXSS is a necessary condition for libinjection's XSS detection, checked first because
 // @detectXSS runs on most request values and the detector allocates: it reports a tag, comment or

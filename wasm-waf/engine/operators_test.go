@@ -38,3 +38,25 @@ func FuzzXSSNeedsAngleBracketOrEquals(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSQLiNeedsNonWordByte: libinjection never flags a value made only of [A-Za-z0-9_] (see
+// sqliSyntax). Every input is mapped onto that alphabet, so every iteration checks the claim; the
+// seeds are the closest cases (a number followed by a keyword, hex and exponent numbers).
+func FuzzSQLiNeedsNonWordByte(f *testing.F) {
+	for _, s := range []string{"1union", "1UNION", "0x1union", "1e1union", "1select", "union", "select1", "1or1", "sleep",
+		"benchmark", "0b1union", "1e1e1", "waitfor", "1_union", "9999999999999999999union"} {
+		f.Add(s)
+	}
+	const word = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		for i, c := range b {
+			if sqliSyntax.Has(c) {
+				b[i] = word[int(c)%len(word)]
+			}
+		}
+		if ok, fp := libinjection.IsSQLi(string(b)); ok {
+			t.Fatalf("libinjection flags %q (fingerprint %s) although it has only word bytes", b, fp)
+		}
+	})
+}
