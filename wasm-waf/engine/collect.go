@@ -101,9 +101,12 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 }
 
 func (tx *Transaction) fromList(dst []val, t *ruleset.Target, r, head *ruleset.Rule, v ruleset.Var, list []entry, names bool) []val {
+	// Most targets take every member and most rules exclude none: no call per member then.
+	every := t.KeyRegex < 0 && t.Key == ""
+	filter := r != nil && (len(r.Exclusions) > 0 || len(tx.exclusions) > 0)
 	for i := range list {
 		e := &list[i]
-		if !tx.selected(t, e.lkey) || tx.excluded(r, head, t.Var, e.lkey) {
+		if !every && !tx.selected(t, e.lkey) || filter && tx.excludedBy(r, head, t.Var, e.lkey) {
 			continue
 		}
 		if names {
