@@ -134,7 +134,11 @@ func (tx *Transaction) collectTX(dst []val, t *ruleset.Target, r, head *ruleset.
 	keys := tx.e.rs.TXKeys
 	for _, s := range tx.txOrder {
 		k := keys[s]
-		if tx.selected(t, k) && !tx.excluded(r, head, t.Var, k) {
+		sel := t.Key == "" || t.Key == k
+		if t.KeyRegex >= 0 {
+			sel = tx.e.txKeyMatches(t.KeyRegex, s)
+		}
+		if sel && !tx.excluded(r, head, t.Var, k) {
 			dst = append(dst, val{v: t.Var, key: k, value: tx.txVals[s], id: -1})
 		}
 	}

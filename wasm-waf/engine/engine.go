@@ -60,8 +60,10 @@ type Engine struct {
 	// singleTX[i]: rule i reads one constant TX key without transformations (a third of the
 	// CRS's rules: paranoia-level gates, anomaly scores), evaluated without collecting.
 	singleTX []bool
-	free     []*Transaction
-	nextID   uint64
+	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
+	txKeyMemo [][]uint8
+	free      []*Transaction
+	nextID    uint64
 	// capIndex is scratch space for submatch offsets.
 	capIndex []int
 }
@@ -89,6 +91,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.nodePath[n] = append(path, int32(n))
 	}
 	e.groups = planGroups(rs)
+	e.txKeyMemo = make([][]uint8, len(rs.Regexes))
 	e.singleTX = make([]bool, len(rs.Rules))
 	for i := range rs.Rules {
 		r := &rs.Rules[i]
@@ -121,6 +124,28 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.prefixes[int32(i)] = ps
 	}
 	return e
+}
+
+// txKeyMatches reports whether key regex i selects the TX key of slot s. The answer is kept per
+// slot: selectors such as TX:/^header_name_920450_/ test every TX key set, on every request.
+func (e *Engine) txKeyMatches(i, s int32) bool {
+	memo := e.txKeyMemo[i]
+	if memo == nil {
+		memo = make([]uint8, len(e.rs.TXKeys))
+		e.txKeyMemo[i] = memo
+	}
+	switch memo[s] {
+	case 1:
+		return false
+	case 2:
+		return true
+	}
+	ok := e.matchRegex(i, e.rs.TXKeys[s])
+	memo[s] = 1
+	if ok {
+		memo[s] = 2
+	}
+	return ok
 }
 
 // Ruleset returns the engine's ruleset.
