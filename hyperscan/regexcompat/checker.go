@@ -24,6 +24,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"k8s.io/utils/lru"
+
 	"github.com/meshaccel/meshaccel/hyperscan"
 	"github.com/meshaccel/meshaccel/hyperscan/inputgen"
 )
@@ -31,14 +33,20 @@ import (
 // DefaultProbeInputs is how many generated inputs each regex (and each rewrite) is probed with.
 const DefaultProbeInputs = 1500
 
-// Checker implements hyperscan.RegexChecker. It is safe for concurrent use and caches each
-// verdict by the SHA-256 of the regex, so a reconcile loop pays for compilation once per regex.
+// DefaultCacheSize is how many verdicts a Checker keeps. A verdict takes a few hundred bytes;
+// the bound keeps an operator whose EnvoyFilters keep changing regexes from growing without end.
+const DefaultCacheSize = 4096
+
+// Checker implements hyperscan.RegexChecker. It is safe for concurrent use and caches verdicts by
+// the SHA-256 of the regex (the least recently used go first), so a reconcile loop pays for
+// compilation once per regex.
 type Checker struct {
 	maxProgramSize int
 	probeInputs    int
+	cacheSize      int
 
-	mu    sync.Mutex
-	cache map[[sha256.Size]byte]*cachedVerdict
+	mu    sync.Mutex // makes lookup-or-insert atomic: one computation per regex at a time
+	cache *lru.Cache // [sha256.Size]byte -> *cachedVerdict
 }
 
 type cachedVerdict struct {
@@ -57,29 +65,36 @@ func WithMaxProgramSize(limit int) Option { return func(c *Checker) { c.maxProgr
 // WithProbeInputs sets how many generated inputs each regex is probed with.
 func WithProbeInputs(n int) Option { return func(c *Checker) { c.probeInputs = n } }
 
+// WithCacheSize sets how many verdicts are kept (at least one).
+func WithCacheSize(n int) Option { return func(c *Checker) { c.cacheSize = max(n, 1) } }
+
 // NewChecker returns a checker with Envoy's defaults.
 func NewChecker(opts ...Option) *Checker {
 	c := &Checker{
 		maxProgramSize: hyperscan.EnvoyRE2MaxProgramSize,
 		probeInputs:    DefaultProbeInputs,
-		cache:          map[[sha256.Size]byte]*cachedVerdict{},
+		cacheSize:      DefaultCacheSize,
 	}
 	for _, opt := range opts {
 		opt(c)
 	}
+	c.cache = lru.New(c.cacheSize)
 	return c
 }
 
 // CheckRegex returns the verdict for regex as Envoy evaluates it. The first call for a regex
-// compiles and probes it (milliseconds; more for very large patterns); later calls are a map
-// lookup. Concurrent calls for the same regex wait for one computation.
+// compiles and probes it (milliseconds; more for very large patterns); later calls are a cache
+// lookup while the verdict stays among the most recently used. Concurrent calls for the same
+// regex wait for one computation.
 func (c *Checker) CheckRegex(regex string) hyperscan.RegexVerdict {
 	key := sha256.Sum256([]byte(regex))
 	c.mu.Lock()
-	entry, ok := c.cache[key]
-	if !ok {
+	var entry *cachedVerdict
+	if cached, ok := c.cache.Get(key); ok {
+		entry = cached.(*cachedVerdict)
+	} else {
 		entry = &cachedVerdict{}
-		c.cache[key] = entry
+		c.cache.Add(key, entry)
 	}
 	c.mu.Unlock()
 	entry.once.Do(func() { entry.verdict = c.check(regex) })

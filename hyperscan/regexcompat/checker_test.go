@@ -1,6 +1,7 @@
 package regexcompat
 
 import (
+	"crypto/sha256"
 	"reflect"
 	"slices"
 	"strings"
@@ -139,7 +140,7 @@ func TestCheckerIsConcurrentAndComputesEachRegexOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(checker.cache); n != len(regexes) {
+	if n := checker.cache.Len(); n != len(regexes) {
 		t.Errorf("cache holds %d verdicts, want %d", n, len(regexes))
 	}
 	// Callers own the verdicts they get: changing one must not change the cache.
@@ -147,6 +148,34 @@ func TestCheckerIsConcurrentAndComputesEachRegexOnce(t *testing.T) {
 	v.Differences[0].Kind = "tampered"
 	if again := checker.CheckRegex(`a\sb`); again.Differences[0].Kind == "tampered" {
 		t.Error("a caller's change to a verdict leaked into the cache")
+	}
+}
+
+// The cache is bounded: with room for two verdicts, a third regex evicts the least recently used
+// one, and a verdict computed again after eviction is the same.
+func TestCheckerCacheIsBounded(t *testing.T) {
+	checker := NewChecker(WithProbeInputs(50), WithCacheSize(2))
+	a, b, c := `\A/a\z`, `/b`, `(c`
+	first := checker.CheckRegex(a)
+	checker.CheckRegex(b)
+	checker.CheckRegex(a) // a is now the most recently used
+	checker.CheckRegex(c) // evicts b
+	if n := checker.cache.Len(); n != 2 {
+		t.Fatalf("cache holds %d verdicts, want 2", n)
+	}
+	if _, ok := checker.cache.Get(sha256.Sum256([]byte(b))); ok {
+		t.Error("the least recently used verdict was kept")
+	}
+	if _, ok := checker.cache.Get(sha256.Sum256([]byte(a))); !ok {
+		t.Error("the most recently used verdict was evicted")
+	}
+	checker.CheckRegex(b) // evicts c
+	checker.CheckRegex(c) // evicts a
+	if _, ok := checker.cache.Get(sha256.Sum256([]byte(a))); ok {
+		t.Fatal("a should have been evicted")
+	}
+	if again := checker.CheckRegex(a); !reflect.DeepEqual(again, first) {
+		t.Errorf("verdict after eviction and recomputation differs: %+v vs %+v", again, first)
 	}
 }
 
