@@ -60,6 +60,8 @@ type Engine struct {
 	// singleTX[i]: rule i reads one constant TX key without transformations (a third of the
 	// CRS's rules: paranoia-level gates, anomaly scores), evaluated without collecting.
 	singleTX []bool
+	// oneStep[t] is the transformation node of the pipeline that is just t (0: none).
+	oneStep [256]int32
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
 	txKeyMemo [][]uint8
 	free      []*Transaction
@@ -91,6 +93,11 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.nodePath[n] = append(path, int32(n))
 	}
 	e.groups = planGroups(rs)
+	for n := 1; n < len(rs.TransformNodes); n++ {
+		if tn := rs.TransformNodes[n]; tn.Parent == 0 {
+			e.oneStep[tn.T] = int32(n)
+		}
+	}
 	e.txKeyMemo = make([][]uint8, len(rs.Regexes))
 	e.singleTX = make([]bool, len(rs.Rules))
 	for i := range rs.Rules {

@@ -243,7 +243,9 @@ func (tx *Transaction) transformed(v *val, node int32) string {
 				break
 			}
 		}
-		// While the value is still the original, its byte set tells which steps leave it as it is.
+		// While the value is still the original, its byte set tells which steps leave it as it is,
+		// and the first step that changes it gives what the one-step pipeline of that
+		// transformation gives: pipelines that differ only in steps without effect share it.
 		var raw *ruleset.ByteSet
 		for k := start; k < len(path); k++ {
 			t := tx.e.rs.TransformNodes[path[k]].T
@@ -252,6 +254,16 @@ func (tx *Transaction) transformed(v *val, node int32) string {
 					raw = tx.present(v, 0, v.value)
 				}
 				if transform.Unchanged(t, (*[4]uint64)(raw)) {
+					tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+					continue
+				}
+				if one := tx.e.oneStep[t]; one > 0 && one != path[k] {
+					if s := &tx.cache[base+one]; s.gen == tx.gen {
+						cur = s.val
+					} else {
+						cur = transform.Apply(t, cur, &tx.scratch)
+						*s = cacheSlot{gen: tx.gen, val: cur}
+					}
 					tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
 					continue
 				}
