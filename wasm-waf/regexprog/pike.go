@@ -10,8 +10,10 @@ import (
 // in priority order, which yields the leftmost-first (Perl) submatches of package regexp in time
 // linear in the input.
 //
-// The epsilon closure walks an explicit stack and every buffer is kept between calls, so a
-// warmed-up Machine neither recurses nor allocates. Not safe for concurrent use.
+// When the program times the input is small, the Machine searches depth first instead (see
+// backtrack.go), with the same results. The epsilon closure and the search walk explicit stacks and
+// every buffer is kept between calls, so a warmed-up Machine neither recurses nor allocates. Not
+// safe for concurrent use.
 type Machine struct {
 	prog *Prog
 	ncap int
@@ -30,6 +32,11 @@ type Machine struct {
 
 	matched  bool
 	matchcap []int
+
+	// backtrackLimit is the largest instructions × (input length + 1) searched depth first
+	// (see backtrack.go); 0 always runs the Pike VM.
+	backtrackLimit int
+	bt             backtrackState
 }
 
 // threadQueue is a sparse set of instructions in insertion (priority) order. Instructions that
@@ -73,6 +80,8 @@ func NewMachine(p *Prog) *Machine {
 		nextq:      threadQueue{sparse: make([]uint32, n), dense: make([]queueEntry, 0, n)},
 		caps:       make([]int, ncap),
 		matchcap:   make([]int, ncap),
+
+		backtrackLimit: maxBacktrackBits,
 	}
 }
 
@@ -142,6 +151,9 @@ func possibleStartBytes(p *Prog) *[256]bool {
 // match. It gives the results of regexp.(*Regexp).FindStringSubmatchIndex, or of
 // binaryregexp's for binary programs, which read s one byte per character.
 func (m *Machine) FindSubmatchIndex(dst []int, s string) []int {
+	if m.backtrackFits(len(s)) {
+		return m.backtrack(dst, s)
+	}
 	m.reset()
 	p := m.prog
 	pos := 0

@@ -42,17 +42,19 @@ func compareWithReference(t *testing.T, pattern string, binary bool, inputs []st
 	if err != nil {
 		t.Fatalf("Compile(%q, %v): %v", pattern, binary, err)
 	}
-	m := regexprog.NewMachine(prog)
+	// The default Machine searches short inputs depth first; the other runs the Pike VM on all.
+	machines := []*regexprog.Machine{regexprog.NewMachine(prog), regexprog.PikeOnly(regexprog.NewMachine(prog))}
 	var dst []int
-	for pass := range 2 {
+	for pass := range 4 {
+		m := machines[pass/2]
 		for i := range inputs {
 			in := inputs[i]
-			if pass == 1 {
+			if pass%2 == 1 {
 				in = inputs[len(inputs)-1-i]
 			}
 			dst = m.FindSubmatchIndex(dst, in)
 			if w := want(in); !slices.Equal(dst, w) || (dst == nil) != (w == nil) {
-				t.Errorf("pattern %q (binary %v) on %q: got %v, want %v", pattern, binary, in, dst, w)
+				t.Errorf("pattern %q (binary %v, Pike only %v) on %q: got %v, want %v", pattern, binary, pass >= 2, in, dst, w)
 			}
 			if pass == 0 && dst != nil {
 				matched++
@@ -357,8 +359,10 @@ func FuzzFindSubmatchIndex(f *testing.F) {
 				// Nested counted repeats blow up; such programs only slow the fuzzer down.
 				t.Skip("program too large")
 			}
-			if got := regexprog.NewMachine(prog).FindSubmatchIndex(nil, input); !slices.Equal(got, want) || (got == nil) != (want == nil) {
-				t.Fatalf("pattern %q (binary %v) on %q: got %v, want %v", pattern, binary, input, got, want)
+			for _, m := range []*regexprog.Machine{regexprog.NewMachine(prog), regexprog.PikeOnly(regexprog.NewMachine(prog))} {
+				if got := m.FindSubmatchIndex(nil, input); !slices.Equal(got, want) || (got == nil) != (want == nil) {
+					t.Fatalf("pattern %q (binary %v) on %q: got %v, want %v", pattern, binary, input, got, want)
+				}
 			}
 		}
 		if re, err := regexp.Compile(pattern); err == nil {
@@ -382,14 +386,23 @@ func BenchmarkFindSubmatchIndex(b *testing.B) {
 	if want, got := re.FindStringSubmatchIndex(input), regexprog.NewMachine(prog).FindSubmatchIndex(nil, input); !slices.Equal(got, want) {
 		b.Fatalf("got %v, want %v", got, want)
 	}
-	b.Run(fmt.Sprintf("pike/%dinst", prog.Len()), func(b *testing.B) {
-		m := regexprog.NewMachine(prog)
-		var dst []int
-		b.SetBytes(int64(len(input)))
-		for b.Loop() {
-			dst = m.FindSubmatchIndex(dst, input)
+	for _, pike := range []bool{false, true} {
+		name := "machine" // depth first for this input length
+		if pike {
+			name = "pike"
 		}
-	})
+		b.Run(fmt.Sprintf("%s/%dinst", name, prog.Len()), func(b *testing.B) {
+			m := regexprog.NewMachine(prog)
+			if pike {
+				m = regexprog.PikeOnly(m)
+			}
+			var dst []int
+			b.SetBytes(int64(len(input)))
+			for b.Loop() {
+				dst = m.FindSubmatchIndex(dst, input)
+			}
+		})
+	}
 	b.Run("regexp", func(b *testing.B) {
 		b.SetBytes(int64(len(input)))
 		for b.Loop() {
