@@ -103,7 +103,7 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 func (tx *Transaction) fromList(dst []val, t *ruleset.Target, r, head *ruleset.Rule, v ruleset.Var, list []entry, names bool) []val {
 	// Most targets take every member and most rules exclude none: no call per member then.
 	every := t.KeyRegex < 0 && t.Key == ""
-	filter := r != nil && (len(r.Exclusions) > 0 || len(tx.exclusions) > 0)
+	filter := r != nil && (len(r.Exclusions) > 0 || len(tx.exclusions) > 0 && tx.ctlCovers(head))
 	for i := range list {
 		e := &list[i]
 		if !every && !tx.selected(t, e.lkey) || filter && tx.excludedBy(r, head, t.Var, e.lkey) {
@@ -203,6 +203,16 @@ func (te *targetExclusion) appliesTo(head *ruleset.Rule) bool {
 	}
 	for _, tg := range head.Tags {
 		if tg == te.tag {
+			return true
+		}
+	}
+	return false
+}
+
+// ctlCovers reports whether a ctl target exclusion covers the chain starting with head.
+func (tx *Transaction) ctlCovers(head *ruleset.Rule) bool {
+	for i := range tx.exclusions {
+		if tx.exclusions[i].appliesTo(head) {
 			return true
 		}
 	}

@@ -60,6 +60,10 @@ type Engine struct {
 	// singleTX[i]: rule i reads one constant TX key without transformations (a third of the
 	// CRS's rules: paranoia-level gates, anomaly scores), evaluated without collecting.
 	singleTX []bool
+	// numArg[i] is the argument of rule i's numeric operator when it is a constant (numConst[i]):
+	// paranoia gates and score checks compare with one on every request.
+	numArg   []int
+	numConst []bool
 	// oneStep[t] is the transformation node of the pipeline that is just t (0: none).
 	oneStep [256]int32
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
@@ -96,6 +100,18 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 	for n := 1; n < len(rs.TransformNodes); n++ {
 		if tn := rs.TransformNodes[n]; tn.Parent == 0 {
 			e.oneStep[tn.T] = int32(n)
+		}
+	}
+	e.numArg, e.numConst = make([]int, len(rs.Rules)), make([]bool, len(rs.Rules))
+	for i := range rs.Rules {
+		switch op := &rs.Rules[i].Op; op.Kind {
+		case ruleset.OpEq, ruleset.OpGe, ruleset.OpGt, ruleset.OpLe, ruleset.OpLt:
+			if len(op.Arg.Parts) == 0 || len(op.Arg.Parts) == 1 && op.Arg.Parts[0].Var == ruleset.VarNone {
+				e.numConst[i] = true
+				if len(op.Arg.Parts) == 1 {
+					e.numArg[i] = atoiLoose(op.Arg.Parts[0].Lit)
+				}
+			}
 		}
 	}
 	e.txKeyMemo = make([][]uint8, len(rs.Regexes))

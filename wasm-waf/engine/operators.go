@@ -42,7 +42,10 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node 
 		return strings.Contains(tx.expand(&op.Arg), tv)
 	case ruleset.OpEq, ruleset.OpGe, ruleset.OpGt, ruleset.OpLe, ruleset.OpLt:
 		a := atoiLoose(tv)
-		b := atoiLoose(tx.expand(&op.Arg))
+		b, constant := tx.e.numArg[ri], tx.e.numConst[ri]
+		if !constant {
+			b = atoiLoose(tx.expand(&op.Arg))
+		}
 		switch op.Kind {
 		case ruleset.OpEq:
 			return a == b
