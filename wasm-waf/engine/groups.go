@@ -53,6 +53,15 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 	p := groupPlan{groupOf: make([]int32, len(rs.Rules)), summaryOf: make([]int32, len(rs.Rules))}
 	groups := map[string]int32{}
 	summaries := map[[2]int32]int32{}
+	slot := func(g, node int32) int32 {
+		s, ok := summaries[[2]int32{g, node}]
+		if !ok {
+			s = int32(p.summaries)
+			summaries[[2]int32{g, node}] = s
+			p.summaries++
+		}
+		return s
+	}
 	var key []byte
 	for i := range rs.Rules {
 		r := &rs.Rules[i]
@@ -78,15 +87,6 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 			key = strconv.AppendInt(append(key, 'x'), int64(x.Var), 10)
 			key = strconv.AppendInt(append(key, ':'), int64(x.KeyRegex), 10)
 			key = append(append(append(key, ':'), x.Key...), 0)
-		}
-		slot := func(g, node int32) int32 {
-			s, ok := summaries[[2]int32{g, node}]
-			if !ok {
-				s = int32(p.summaries)
-				summaries[[2]int32{g, node}] = s
-				p.summaries++
-			}
-			return s
 		}
 		g, ok := groups[string(key)]
 		if !ok {
