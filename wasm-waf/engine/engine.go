@@ -68,8 +68,10 @@ type Engine struct {
 	oneStep [256]int32
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
 	txKeyMemo [][]uint8
-	free      []*Transaction
-	nextID    uint64
+	// detect remembers libinjection's latest verdicts (detectmemo.go).
+	detect *detectMemo
+	free   []*Transaction
+	nextID uint64
 	// capIndex is scratch space for submatch offsets.
 	capIndex []int
 }
@@ -86,6 +88,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		nodePath: make([][]int32, len(rs.TransformNodes)),
 		txIndex:  make(map[string]int32, len(rs.TXKeys)),
 		prefixes: map[int32][]netip.Prefix{},
+		detect:   newDetectMemo(),
 	}
 	if opts.Mode != nil {
 		e.mode = *opts.Mode

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/corazawaf/libinjection-go"
-
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -61,13 +59,13 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node 
 		if !tx.present(v, node, tv).Intersects(&sqliSyntax) {
 			return false
 		}
-		ok, fp := libinjection.IsSQLi(tv)
+		ok, fp := tx.e.detect.isSQLi(tv)
 		if ok && r.Capture {
 			tx.capture(0, fp)
 		}
 		return ok
 	case ruleset.OpDetectXSS:
-		return mayBeXSS(tv) && libinjection.IsXSS(tv)
+		return mayBeXSS(tv) && tx.e.detect.isXSS(tv)
 	case ruleset.OpValidateByteRange:
 		for i := 0; i < len(tv); i++ {
 			c := tv[i]

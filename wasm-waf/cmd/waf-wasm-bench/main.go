@@ -30,6 +30,7 @@ func main() {
 	corazaPath := flag.String("coraza", "", "the plugin built with Coraza, measured side by side (optional)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	shell := flag.Bool("shell", true, "also measure the plugin with a one-rule ruleset (the cost of the plugin shell and Go runtime)")
+	shellRules := flag.String("shell-rules", "", "SecLang file that replaces the one-rule ruleset of -shell (to measure what a few rules cost)")
 	requests := flag.Int("requests", 100_000, "requests in the memory run")
 	timed := flag.Int("timed", 5_000, "timed requests per traffic kind and runtime")
 	corazaRequests := flag.Int("coraza-requests", 10_000, "requests in Coraza's memory run")
@@ -55,7 +56,7 @@ func main() {
 	}
 	plugins := []plugin{{"meshaccel", *wasmPath, nil, *requests, *timed}}
 	if *shell {
-		cfg, err := oneRuleConfig()
+		cfg, err := oneRuleConfig(*shellRules)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "waf-wasm-bench:", err)
 			os.Exit(1)
@@ -146,10 +147,19 @@ type PhaseDepth struct {
 }
 
 // oneRuleConfig is a configuration whose ruleset has a single header rule:
-// what remains is the cost of the proxy-wasm shell and the Go runtime.
-func oneRuleConfig() ([]byte, error) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "one.conf", `SecRuleEngine On
-SecRule REQUEST_URI "@contains UNION SELECT" "id:1,phase:1,t:urlDecodeUni,deny,log"`)
+// what remains is the cost of the proxy-wasm shell and the Go runtime. A
+// SecLang file given instead replaces that rule.
+func oneRuleConfig(file string) ([]byte, error) {
+	name, text := "one.conf", `SecRuleEngine On
+SecRule REQUEST_URI "@contains UNION SELECT" "id:1,phase:1,t:urlDecodeUni,deny,log"`
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		name, text = file, string(b)
+	}
+	rs, err := ruleset.CompileString(ruleset.Options{}, name, text)
 	if err != nil {
 		return nil, err
 	}
