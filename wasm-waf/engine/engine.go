@@ -68,6 +68,8 @@ type Engine struct {
 	oneStep [256]int32
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
 	txKeyMemo [][]uint8
+	// folds[i] is rule i's outcome when it is the same on every request (fold.go).
+	folds []foldedRule
 	// detect remembers libinjection's latest verdicts (detectmemo.go).
 	detect *detectMemo
 	free   []*Transaction
@@ -149,6 +151,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		}
 		e.prefixes[int32(i)] = ps
 	}
+	e.folds = e.foldRules()
 	return e
 }
 

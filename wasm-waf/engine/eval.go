@@ -34,8 +34,12 @@ func (tx *Transaction) evalPhase(phase int) {
 			tx.skip--
 			continue
 		}
-		tx.matchedVars = tx.matchedVars[:0]
-		if !tx.evalChain(ri) {
+		if f := &tx.e.folds[ri]; f.kind != foldNone && tx.foldsApply() {
+			if f.kind == foldNoMatch {
+				continue
+			}
+			tx.applyFold(f)
+		} else if tx.matchedVars = tx.matchedVars[:0]; !tx.evalChain(ri) {
 			continue
 		}
 		// The whole chain matched: flow and disruptive actions of the chain starter.

@@ -1,0 +1,203 @@
+package engine_test
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/crs"
+	"github.com/meshaccel/meshaccel/wasm-waf/engine"
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// outcome is everything a request leaves behind that rules can observe or report.
+type outcome struct {
+	Interruption *engine.Interruption
+	Matched      []int
+	Matches      []engine.Match
+	TXAfterPhase [2][]string
+}
+
+func runFull(e *engine.Engine, r req, remoteAddr string) outcome {
+	if r.method == "" {
+		r.method = "GET"
+	}
+	var o outcome
+	tx := e.NewTransaction()
+	defer tx.Close()
+	tx.SetRemoteAddr(remoteAddr, 40000)
+	it := tx.ProcessRequestHeaders(r.method, r.uri, "HTTP/1.1", r.headers)
+	o.TXAfterPhase[0] = engine.TXState(tx)
+	if it == nil {
+		ct := ""
+		for _, h := range r.headers {
+			if h[0] == "Content-Type" {
+				ct = h[1]
+			}
+		}
+		it = tx.ProcessRequestBody([]byte(r.body), ct)
+		o.TXAfterPhase[1] = engine.TXState(tx)
+	}
+	if it != nil {
+		c := *it
+		o.Interruption = &c
+	}
+	o.Matched = append([]int(nil), tx.MatchedRules()...)
+	o.Matches = append([]engine.Match(nil), tx.Matches()...)
+	return o
+}
+
+// expectSameOutcomes runs every request through e and through the same ruleset with every rule
+// evaluated on each request, and requires identical outcomes, TX included.
+func expectSameOutcomes(t *testing.T, e *engine.Engine, reqs []req, remoteAddr string) {
+	t.Helper()
+	evaluated := engine.New(e.Ruleset())
+	engine.FoldsOff(evaluated)
+	for _, r := range reqs {
+		got, want := runFull(e, r, remoteAddr), runFull(evaluated, r, remoteAddr)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s from %s:\n decided rules: %+v\n all evaluated: %+v", r.method, r.uri, remoteAddr, got, want)
+		}
+	}
+}
+
+func expectFolds(t *testing.T, e *engine.Engine, want map[int]string) {
+	t.Helper()
+	for id, w := range want {
+		if got := engine.FoldOf(e, id); got != w {
+			t.Errorf("rule %d: %s, want %s", id, got, w)
+		}
+	}
+}
+
+func TestFoldsKnowWhatADynamicSkipMayJumpOver(t *testing.T) {
+	e := compile(t, `
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.level=1"
+SecRule ARGS:skip "@streq yes" "id:2,phase:1,pass,nolog,skipAfter:END"
+SecAction "id:3,phase:1,pass,nolog,setvar:tx.level=2"
+SecRule TX:level "@lt 1" "id:4,phase:1,pass,nolog,setvar:tx.never=1"
+SecMarker END
+SecRule TX:level "@eq 2" "id:5,phase:1,deny,log"
+SecRule TX:never "@eq 1" "id:6,phase:2,deny,log"`)
+	expectFolds(t, e, map[int]string{1: "always", 2: "evaluated", 3: "always", 4: "never", 5: "evaluated", 6: "evaluated"})
+	if it, _, _ := run(e, req{uri: "/?skip=no"}); it == nil || it.RuleID != 5 {
+		t.Errorf("without the skip, tx.level is 2 and rule 5 denies: %+v", it)
+	}
+	if it, _, _ := run(e, req{uri: "/?skip=yes"}); it != nil {
+		t.Errorf("with the skip, tx.level stays 1: %+v", it)
+	}
+	expectSameOutcomes(t, e, []req{{uri: "/?skip=no"}, {uri: "/?skip=yes"}}, "192.0.2.1")
+}
+
+func TestFoldsStepAsideAfterACtlRemovesRules(t *testing.T) {
+	e := compile(t, `
+SecRule REQUEST_URI "@beginsWith /admin" "id:10,phase:1,pass,nolog,ctl:ruleRemoveById=11"
+SecAction "id:11,phase:1,pass,nolog,setvar:tx.block=1"
+SecRule TX:block "@eq 1" "id:12,phase:1,pass,nolog,setvar:tx.blocked=1"
+SecRule &TX:blocked "@eq 1" "id:13,phase:2,deny,log"`)
+	expectFolds(t, e, map[int]string{11: "always", 12: "always", 13: "evaluated"})
+	if it, _, _ := run(e, req{uri: "/shop"}); it == nil || it.RuleID != 13 {
+		t.Errorf("/shop: rule 11 sets tx.block, rule 12 tx.blocked, rule 13 denies: %+v", it)
+	}
+	if it, _, _ := run(e, req{uri: "/admin"}); it != nil {
+		t.Errorf("/admin: rule 11 is removed before it runs, so rule 12 does not match: %+v", it)
+	}
+	expectSameOutcomes(t, e, []req{{uri: "/shop"}, {uri: "/admin"}}, "192.0.2.1")
+}
+
+func TestFoldsForgetSlotsThatRunTimeKeysOrCapturesMayWrite(t *testing.T) {
+	e := compile(t, `
+SecAction "id:20,phase:1,pass,nolog,setvar:tx.limit_a=1,setvar:tx.other=1"
+SecRule ARGS_NAMES "@rx ^(\w+)$" "id:21,phase:1,pass,nolog,capture,setvar:tx.limit_%{tx.1}=5"
+SecRule TX:limit_a "@eq 1" "id:22,phase:1,pass,nolog,setvar:tx.limit_ok=1"
+SecRule TX:other "@eq 1" "id:23,phase:1,pass,nolog,setvar:tx.other_ok=1"
+SecRule TX:1 "@streq a" "id:24,phase:1,pass,nolog,setvar:tx.saw_a=1"
+SecRule &TX:limit_ok "@eq 0" "id:25,phase:2,deny,log"`)
+	expectFolds(t, e, map[int]string{20: "always", 22: "evaluated", 23: "always", 24: "evaluated"})
+	if it, _, _ := run(e, req{uri: "/?b=1"}); it != nil {
+		t.Errorf("argument b leaves tx.limit_a at 1: %+v", it)
+	}
+	if it, _, _ := run(e, req{uri: "/?a=1"}); it == nil || it.RuleID != 25 {
+		t.Errorf("argument a sets tx.limit_a to 5, rule 25 denies: %+v", it)
+	}
+	expectSameOutcomes(t, e, []req{{uri: "/?b=1"}, {uri: "/?a=1"}, {uri: "/"}}, "192.0.2.1")
+}
+
+// On the CRS, deciding rules once changes nothing a request can observe, at every paranoia
+// level, for benign traffic, attacks, bodies, and the localhost exception that removes rules by
+// tag at run time.
+func TestFoldsChangeNothingOnTheCRS(t *testing.T) {
+	browser := [][2]string{
+		{"Host", "shop.example"},
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
+		{"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"Accept-Language", "en-US,en;q=0.9"},
+		{"Cookie", "session=7f3c2a9e41b04d6f8a1e; theme=dark"},
+	}
+	with := func(extra ...[2]string) [][2]string { return append(append([][2]string{}, browser...), extra...) }
+	reqs := []req{
+		{uri: "/products/42?ref=home&sort=price", headers: with()},
+		{uri: "/", headers: with()},
+		{uri: "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--", headers: with()},
+		{uri: "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", headers: with()},
+		{uri: "/files?path=../../../../etc/passwd", headers: with()},
+		{uri: "/run?cmd=%3Bcat%20/etc/shadow", headers: with()},
+		{uri: "/index.php?x=%3C%3Fphp%20system($_GET[c]);%20%3F%3E", headers: with()},
+		{uri: "/backup.sql.bak", headers: with()},
+		{method: "TRACE", uri: "/", headers: with()},
+		{uri: "/", headers: [][2]string{{"Host", "shop.example"}}},
+		{uri: "/?a=1&a=2&a=3", headers: with([2]string{"Content-Length", "abc"})},
+		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
+			body: "name=Alice&comment=Great+product%2C+works+as+described."},
+		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
+			body: "name=Alice&comment=1+OR+1%3D1--"},
+		{method: "POST", uri: "/api/items", headers: with([2]string{"Content-Type", "application/json"}),
+			body: `{"name":"x","tags":["a","<img src=x onerror=alert(1)>"]}`},
+		{method: "POST", uri: "/upload", headers: with([2]string{"Content-Type", "text/x-unknown"}), body: "data"},
+	}
+	for pl := 1; pl <= 4; pl++ {
+		t.Run(fmt.Sprintf("PL%d", pl), func(t *testing.T) {
+			rs, err := crs.Compile(crs.Options{ParanoiaLevel: pl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := engine.New(rs)
+			expectSameOutcomes(t, e, reqs, "192.0.2.10")
+			// 905100/905110: GET / from localhost removes every OWASP_CRS rule at run time.
+			expectSameOutcomes(t, e, []req{{uri: "/", headers: with()}, {uri: "/?q=%27%20or%201=1--", headers: with()}}, "127.0.0.1")
+		})
+	}
+}
+
+// The CRS's setup defaults and paranoia gates are decided once; rules that read request data or
+// anomaly scores are not.
+func TestFoldsDecideTheCRSConfiguration(t *testing.T) {
+	rs, err := crs.Compile(crs.Options{ParanoiaLevel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(rs)
+	expectFolds(t, e, map[int]string{
+		901200: "always",    // SecAction: anomaly scores start at 0
+		911011: "never",     // TX:DETECTION_PARANOIA_LEVEL @lt 1
+		911013: "always",    // TX:DETECTION_PARANOIA_LEVEL @lt 2: skip the upper levels
+		942012: "never",     // the same gates in phase 2
+		942014: "always",    //
+		949052: "evaluated", // adds the PL1 inbound score, set by the attack rules
+		942100: "evaluated", // @detectSQLi on request data
+	})
+	never, always := engine.FoldCounts(e)
+	t.Logf("PL1: %d rules never match, %d always match, of %d", never, always, len(rs.Rules))
+	if !hasRule(rs, 901200) || !hasRule(rs, 942014) {
+		t.Fatal("the CRS lost rules this test names")
+	}
+}
+
+func hasRule(rs *ruleset.Ruleset, id int32) bool {
+	for i := range rs.Rules {
+		if rs.Rules[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
