@@ -70,6 +70,8 @@ type Engine struct {
 	txKeyMemo [][]uint8
 	// folds[i] is rule i's outcome when it is the same on every request (fold.go).
 	folds []foldedRule
+	// dense[i] runs the ruleset's matcher i as a DFA, made on first use.
+	dense []*ruleset.DenseMatcher
 	// detect remembers libinjection's latest verdicts (detectmemo.go).
 	detect *detectMemo
 	free   []*Transaction
@@ -91,6 +93,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		txIndex:  make(map[string]int32, len(rs.TXKeys)),
 		prefixes: map[int32][]netip.Prefix{},
 		detect:   newDetectMemo(),
+		dense:    make([]*ruleset.DenseMatcher, len(rs.Matchers)),
 	}
 	if opts.Mode != nil {
 		e.mode = *opts.Mode
@@ -175,6 +178,16 @@ func (e *Engine) txKeyMatches(i, s int32) bool {
 		memo[s] = 2
 	}
 	return ok
+}
+
+// find looks for the phrases of matcher i in s (see ruleset.Matcher.Find).
+func (e *Engine) find(i int32, s string) (string, bool) {
+	d := e.dense[i]
+	if d == nil {
+		d = ruleset.NewDenseMatcher(e.rs.Matchers[i])
+		e.dense[i] = d
+	}
+	return d.Find(s)
 }
 
 // Ruleset returns the engine's ruleset.

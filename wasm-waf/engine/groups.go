@@ -311,7 +311,7 @@ func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 		}
 		f := tx.joinedValues(s, true)
 		if re.PrefilterMatcher >= 0 {
-			_, ok := tx.e.rs.Matchers[re.PrefilterMatcher].Find(f)
+			_, ok := tx.e.find(re.PrefilterMatcher, f)
 			return ok
 		}
 		for _, lit := range re.Prefilter {
@@ -321,7 +321,7 @@ func (tx *Transaction) mayMatch(g, slot int32, r, head *ruleset.Rule) bool {
 		}
 		return false
 	case ruleset.OpPm:
-		_, ok := tx.e.rs.Matchers[r.Op.Matcher].Find(tx.joinedValues(s, false))
+		_, ok := tx.e.find(r.Op.Matcher, tx.joinedValues(s, false))
 		return ok
 	case ruleset.OpDetectXSS:
 		return s.present.Has('<') || s.present.Has('=')

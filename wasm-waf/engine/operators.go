@@ -21,7 +21,7 @@ func (tx *Transaction) match(ri int32, r *ruleset.Rule, v *val, tv string, node 
 	case ruleset.OpRx:
 		return tx.rx(r, op.Regex, v, tv, node)
 	case ruleset.OpPm:
-		p, ok := tx.e.rs.Matchers[op.Matcher].Find(tv)
+		p, ok := tx.e.find(op.Matcher, tv)
 		if ok && r.Capture {
 			tx.capture(0, p)
 		}
@@ -215,7 +215,7 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v *val, tv string, node in
 		f := tx.folded(v, node, tv)
 		hit := false
 		if re.PrefilterMatcher >= 0 {
-			_, hit = tx.e.rs.Matchers[re.PrefilterMatcher].Find(f)
+			_, hit = tx.e.find(re.PrefilterMatcher, f)
 		} else {
 			for _, lit := range re.Prefilter {
 				if strings.Contains(f, lit) {
