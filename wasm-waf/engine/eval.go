@@ -223,11 +223,22 @@ func (tx *Transaction) multiMatch(r *ruleset.Rule, v *val) bool {
 }
 
 // transformed returns v.value after the pipeline ending at node, using the cache for values
-// with an id.
+// with an id. The cached case is small enough to be inlined: it is most calls, and a call costs
+// more than the look-up in a Wasm interpreter.
 func (tx *Transaction) transformed(v *val, node int32) string {
 	if node == 0 {
 		return v.value
 	}
+	// Values without an id (-1) index below zero: no unsigned index is in range.
+	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.cache)) {
+		if s := &tx.cache[i]; s.gen == tx.gen {
+			return s.val
+		}
+	}
+	return tx.transform(v, node)
+}
+
+func (tx *Transaction) transform(v *val, node int32) string {
 	path := tx.e.nodePath[node]
 	nodes := int32(len(tx.e.rs.TransformNodes))
 	cur := v.value
@@ -296,6 +307,15 @@ func growCache(c []cacheSlot, need int) []cacheSlot {
 // folded returns the case-folded form of a transformed value for prefilter checks, cached like
 // transformations.
 func (tx *Transaction) folded(v *val, node int32, tv string) string {
+	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.fcache)) {
+		if s := &tx.fcache[i]; s.gen == tx.gen {
+			return s.val
+		}
+	}
+	return tx.fold(v, node, tv)
+}
+
+func (tx *Transaction) fold(v *val, node int32, tv string) string {
 	if v.id < 0 {
 		tx.scratch2 = ruleset.FoldString(tx.scratch2[:0], tv)
 		return string(tx.scratch2)
@@ -339,9 +359,23 @@ type presenceSlot struct {
 // present returns the set of bytes that occur in a transformed value, cached like
 // transformations: byte-set prefilters then cost four AND operations per rule.
 func (tx *Transaction) present(v *val, node int32, tv string) *ruleset.ByteSet {
+	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.pcache)) {
+		if s := &tx.pcache[i]; s.gen == tx.gen {
+			return &s.bits
+		}
+	}
+	return tx.presence(v, node, tv)
+}
+
+func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet {
 	var slot *presenceSlot
 	if node != 0 && v.id >= 0 && sameString(tv, v.value) {
-		return tx.present(v, 0, tv) // the pipeline left the value as it was
+		// The pipeline left the value as it was: share the untransformed set, and remember it
+		// under this pipeline too.
+		bits := *tx.present(v, 0, tv)
+		s := &tx.pcache[v.id*tx.nodes+node]
+		*s = presenceSlot{gen: tx.gen, bits: bits}
+		return &s.bits
 	}
 	if v.id >= 0 {
 		nodes := int32(len(tx.e.rs.TransformNodes))

@@ -55,8 +55,9 @@ func (m *matchedVar) name() string {
 
 // Transaction is the evaluation state of one HTTP request.
 type Transaction struct {
-	e    *Engine
-	mode ruleset.EngineMode
+	e     *Engine
+	nodes int32 // transformation nodes of the ruleset: caches hold nodes slots per value
+	mode  ruleset.EngineMode
 
 	nextID int32
 	gen    uint32
@@ -140,6 +141,7 @@ func newTransaction(e *Engine) *Transaction {
 	n := len(e.rs.TXKeys)
 	return &Transaction{
 		e:      e,
+		nodes:  int32(len(e.rs.TransformNodes)),
 		txVals: make([]string, n),
 		txSet:  make([]bool, n),
 		txDyn:  map[string]string{},
