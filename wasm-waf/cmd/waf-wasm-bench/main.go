@@ -30,7 +30,7 @@ func main() {
 	corazaPath := flag.String("coraza", "", "the plugin built with Coraza, measured side by side (optional)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	shell := flag.Bool("shell", true, "also measure the plugin with a one-rule ruleset (the cost of the plugin shell and Go runtime)")
-	shellRules := flag.String("shell-rules", "", "SecLang file that replaces the one-rule ruleset of -shell (to measure what a few rules cost)")
+	shellRules := flag.String("shell-rules", "", "SecLang file that replaces the one-rule ruleset of -shell (to measure what a few rules cost); with -profile, the ruleset profiled")
 	requests := flag.Int("requests", 100_000, "requests in the memory run")
 	timed := flag.Int("timed", 5_000, "timed requests per traffic kind and runtime")
 	corazaRequests := flag.Int("coraza-requests", 10_000, "requests in Coraza's memory run")
@@ -42,7 +42,15 @@ func main() {
 		os.Exit(2)
 	}
 	if *profile > 0 {
-		if err := printProfile(os.Stdout, *wasmPath, *profile); err != nil {
+		var config []byte // the plugin's embedded CRS
+		if *shellRules != "" {
+			var err error
+			if config, err = oneRuleConfig(*shellRules); err != nil {
+				fmt.Fprintln(os.Stderr, "waf-wasm-bench:", err)
+				os.Exit(1)
+			}
+		}
+		if err := printProfile(os.Stdout, *wasmPath, config, *profile); err != nil {
 			fmt.Fprintln(os.Stderr, "waf-wasm-bench:", err)
 			os.Exit(1)
 		}
@@ -512,13 +520,13 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // printProfile runs configure and requests of each kind (after warm-up) in the interpreter with the guest profiler and prints the
 // functions with the most self time.
-func printProfile(w io.Writer, path string, rows int) error {
+func printProfile(w io.Writer, path string, config []byte, rows int) error {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	vm, _, err := startVM(ctx, wasm, nil, wasmhost.Options{Interpreter: true, Profile: true})
+	vm, _, err := startVM(ctx, wasm, config, wasmhost.Options{Interpreter: true, Profile: true})
 	if err != nil {
 		return err
 	}
