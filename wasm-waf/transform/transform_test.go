@@ -122,7 +122,7 @@ func presentBytes(s string) *[4]uint64 {
 // that Unchanged names is returned as it is. The input is stripped of the trigger bytes of the
 // transformation under test, so every iteration checks the property.
 func FuzzUnchanged(f *testing.F) {
-	for _, s := range []string{"", "home", "Mozilla/5.0 (X11)", "a%20b+c", "&lt;", `\x41`, "a  b", "\u00a0", "/a/../b", "x--y#z", "/*c*/", "ABC\x00"} {
+	for _, s := range []string{"", "home", "Mozilla/5.0 (X11)", "a%20b+c", "&lt;", `\x41`, "a  b", "\u00a0", "/a/../b", "x--y#z", "/*c*/", "ABC\x00", ".", "..", "5.0", "a.b/", `a\b.c`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -133,6 +133,12 @@ func FuzzUnchanged(f *testing.F) {
 					t.Fatalf("%v rewrites every value but Unchanged says it keeps one", id)
 				}
 				continue
+			}
+			// Whatever the input, a value Unchanged vouches for comes back as it was.
+			if Unchanged(id, presentBytes(s)) {
+				if out := Apply(id, s, &scratch); out != s {
+					t.Fatalf("%v(%q) = %q, but Unchanged said it keeps the value", id, s, out)
+				}
 			}
 			var b []byte
 			for i := 0; i < len(s); i++ {
@@ -155,9 +161,15 @@ func TestUnchangedNeedsTrigger(t *testing.T) {
 	for _, c := range []struct {
 		id ID
 		in string
-	}{{Lowercase, "Abc"}, {URLDecode, "a+b"}, {HTMLEntityDecode, "&lt;"}, {CmdLine, "a,b"}, {NormalizePath, "/a/../b"}, {Length, ""}} {
+	}{{Lowercase, "Abc"}, {URLDecode, "a+b"}, {HTMLEntityDecode, "&lt;"}, {CmdLine, "a,b"}, {NormalizePath, "/a/../b"}, {NormalizePath, "."}, {NormalizePathWin, `a\..\b`}, {Length, ""}} {
 		if Unchanged(c.id, presentBytes(c.in)) {
 			t.Errorf("Unchanged(%v, %q) = true; it changes the value", c.id, c.in)
+		}
+	}
+	// A dot among other bytes, without a separator, is left alone by path cleaning.
+	for _, in := range []string{"5.0", "described.", "v1.2.3"} {
+		if !Unchanged(NormalizePath, presentBytes(in)) {
+			t.Errorf("Unchanged(normalizePath, %q) = false", in)
 		}
 	}
 }

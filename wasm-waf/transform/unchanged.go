@@ -72,7 +72,26 @@ func Unchanged(id ID, present *[4]uint64) bool {
 		return true // Apply leaves unknown transformations alone
 	}
 	t := &triggers[id]
-	return !t.always && present[0]&t.bytes[0]|present[1]&t.bytes[1]|present[2]&t.bytes[2]|present[3]&t.bytes[3] == 0
+	if !t.always && present[0]&t.bytes[0]|present[1]&t.bytes[1]|present[2]&t.bytes[2]|present[3]&t.bytes[3] == 0 {
+		return true
+	}
+	if id == NormalizePath || id == NormalizePathWin {
+		return cleanLeavesAlone(present, id == NormalizePathWin)
+	}
+	return false
+}
+
+// cleanLeavesAlone: without a separator, path cleaning changes a value only when it is nothing
+// but dots ("." becomes ""); a dot among other bytes ("5.0", "described.") stays. Its trigger
+// set keeps '.', for callers that only have the union of many values' bytes.
+func cleanLeavesAlone(present *[4]uint64, win bool) bool {
+	has := func(c byte) bool { return present[c>>6]&(1<<(c&63)) != 0 }
+	if has('/') || win && has('\\') {
+		return false
+	}
+	others := *present
+	others['.'>>6] &^= 1 << ('.' & 63)
+	return others != [4]uint64{}
 }
 
 // Triggers returns the bytes without which transformation id returns a value unchanged, and
