@@ -13,7 +13,7 @@ WASM_GO_SOURCES    := $(shell find $(WAF_MODULE) -name '*.go' -not -name '*_test
 # The wasip1 build must not inherit native-only tags from the Makefile's GOFLAGS.
 WASM_GO            := cd $(WAF_MODULE) && GOFLAGS= GOOS=wasip1 GOARCH=wasm $(GO)
 
-.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin test-waf-plugin-coraza bench-waf-plugin
+.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin test-waf-plugin-coraza bench-waf-plugin bench-waf-floors
 
 wasm-plugin: $(WASM_PLUGIN) ## Build the WAF plugin (meshaccel engine, embedded CRS) into .cache/wasm/plugin.wasm.
 
@@ -46,3 +46,10 @@ bench-waf-plugin: $(WASM_PLUGIN) $(WASM_PLUGIN_CORAZA) ## WAF plugin in wazero v
 	cd $(WAF_MODULE) && $(GO) run ./cmd/waf-wasm-bench -wasm $(WASM_PLUGIN) -coraza $(WASM_PLUGIN_CORAZA) -timed 1000 \
 		-json $(CURDIR)/benchmarks/waf-wasm/results.json | tee $(CURDIR)/benchmarks/waf-wasm/results.md
 	$(GO) run ./benchmarks/waf-wasm/plot -in benchmarks/waf-wasm/results.json -out benchmarks/waf-wasm
+
+bench-waf-floors: $(WASM_PLUGIN) ## What a request costs the interpreter before the CRS: the shell, parsing plus one pass, CRS 942100 alone (benchmarks/waf-wasm/floors/).
+	@for f in $(CURDIR)/benchmarks/waf-wasm/floors/*.conf; do \
+		echo "== $$(basename $$f)"; \
+		(cd $(WAF_MODULE) && $(GO) run ./cmd/waf-wasm-bench -wasm $(WASM_PLUGIN) -crs=false -shell-rules $$f \
+			-requests 1000 -timed 500) | grep -E '^\| (plugin|meshaccel, one rule) \| (runtime|interpreter)' || exit 1; \
+	done

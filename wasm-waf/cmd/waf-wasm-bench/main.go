@@ -30,6 +30,7 @@ func main() {
 	corazaPath := flag.String("coraza", "", "the plugin built with Coraza, measured side by side (optional)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	shell := flag.Bool("shell", true, "also measure the plugin with a one-rule ruleset (the cost of the plugin shell and Go runtime)")
+	withCRS := flag.Bool("crs", true, "measure the plugin with its embedded CRS (false: only -shell and -coraza)")
 	shellRules := flag.String("shell-rules", "", "SecLang file that replaces the one-rule ruleset of -shell (to measure what a few rules cost); with -profile, the ruleset profiled")
 	requests := flag.Int("requests", 100_000, "requests in the memory run")
 	timed := flag.Int("timed", 5_000, "timed requests per traffic kind and runtime")
@@ -62,7 +63,10 @@ func main() {
 		config          []byte
 		requests, timed int
 	}
-	plugins := []plugin{{"meshaccel", *wasmPath, nil, *requests, *timed}}
+	var plugins []plugin
+	if *withCRS {
+		plugins = append(plugins, plugin{"meshaccel", *wasmPath, nil, *requests, *timed})
+	}
 	if *shell {
 		cfg, err := oneRuleConfig(*shellRules)
 		if err != nil {
