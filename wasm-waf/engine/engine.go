@@ -9,6 +9,7 @@ import (
 	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
 	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
 // Interruption says that a disruptive rule stopped the request.
@@ -66,6 +67,8 @@ type Engine struct {
 	numConst []bool
 	// oneStep[t] is the transformation node of the pipeline that is just t (0: none).
 	oneStep [256]int32
+	// derivesPresence[t]: the bytes of t's result may follow from its input's (transform.Present).
+	derivesPresence [256]bool
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
 	txKeyMemo [][]uint8
 	// folds[i] is rule i's outcome when it is the same on every request (fold.go).
@@ -109,6 +112,9 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		if tn := rs.TransformNodes[n]; tn.Parent == 0 {
 			e.oneStep[tn.T] = int32(n)
 		}
+	}
+	for t := range e.derivesPresence {
+		_, e.derivesPresence[t] = transform.Present(transform.ID(t), &[4]uint64{})
 	}
 	e.numArg, e.numConst = make([]int, len(rs.Rules)), make([]bool, len(rs.Rules))
 	for i := range rs.Rules {

@@ -377,6 +377,18 @@ func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet 
 		*s = presenceSlot{gen: tx.gen, bits: bits}
 		return &s.bits
 	}
+	if node != 0 && v.id >= 0 {
+		// A last step that maps or drops bytes one by one: the set follows from its input's, with
+		// no pass over the value (transform.Present).
+		if tn := &tx.e.rs.TransformNodes[node]; tx.e.derivesPresence[tn.T] {
+			in := tx.present(v, tn.Parent, tx.transformed(v, tn.Parent))
+			if bits, ok := transform.Present(tn.T, (*[4]uint64)(in)); ok {
+				s := &tx.pcache[v.id*tx.nodes+node] // in range: present grew the cache for v
+				*s = presenceSlot{gen: tx.gen, bits: ruleset.ByteSet(bits)}
+				return &s.bits
+			}
+		}
+	}
 	if v.id >= 0 {
 		nodes := int32(len(tx.e.rs.TransformNodes))
 		idx := v.id*nodes + node
