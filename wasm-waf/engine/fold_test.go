@@ -70,57 +70,67 @@ func expectFolds(t *testing.T, e *engine.Engine, want map[int]string) {
 	}
 }
 
-func TestFoldsKnowWhatADynamicSkipMayJumpOver(t *testing.T) {
-	e := compile(t, `
+// Each case: rules, how each is treated, and the rule that denies each request (0: none). Every
+// request also gets the same outcome with every rule evaluated.
+func TestFoldsOnSmallRulesets(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		rules string
+		folds map[int]string
+		deny  map[string]int // request URI: denying rule
+	}{{
+		name: "a dynamic skip may jump over a decided write",
+		rules: `
 SecAction "id:1,phase:1,pass,nolog,setvar:tx.level=1"
 SecRule ARGS:skip "@streq yes" "id:2,phase:1,pass,nolog,skipAfter:END"
 SecAction "id:3,phase:1,pass,nolog,setvar:tx.level=2"
 SecRule TX:level "@lt 1" "id:4,phase:1,pass,nolog,setvar:tx.never=1"
 SecMarker END
 SecRule TX:level "@eq 2" "id:5,phase:1,deny,log"
-SecRule TX:never "@eq 1" "id:6,phase:2,deny,log"`)
-	expectFolds(t, e, map[int]string{1: "always", 2: "evaluated", 3: "always", 4: "never", 5: "evaluated", 6: "evaluated"})
-	if it, _, _ := run(e, req{uri: "/?skip=no"}); it == nil || it.RuleID != 5 {
-		t.Errorf("without the skip, tx.level is 2 and rule 5 denies: %+v", it)
-	}
-	if it, _, _ := run(e, req{uri: "/?skip=yes"}); it != nil {
-		t.Errorf("with the skip, tx.level stays 1: %+v", it)
-	}
-	expectSameOutcomes(t, e, []req{{uri: "/?skip=no"}, {uri: "/?skip=yes"}}, "192.0.2.1")
-}
-
-func TestFoldsStepAsideAfterACtlRemovesRules(t *testing.T) {
-	e := compile(t, `
+SecRule TX:never "@eq 1" "id:6,phase:2,deny,log"`,
+		folds: map[int]string{1: "always", 2: "evaluated", 3: "always", 4: "never", 5: "evaluated", 6: "evaluated"},
+		// Without the skip tx.level is 2 and rule 5 denies; with it, tx.level stays 1.
+		deny: map[string]int{"/?skip=no": 5, "/?skip=yes": 0},
+	}, {
+		name: "decisions step aside once a ctl removes rules",
+		rules: `
 SecRule REQUEST_URI "@beginsWith /admin" "id:10,phase:1,pass,nolog,ctl:ruleRemoveById=11"
 SecAction "id:11,phase:1,pass,nolog,setvar:tx.block=1"
 SecRule TX:block "@eq 1" "id:12,phase:1,pass,nolog,setvar:tx.blocked=1"
-SecRule &TX:blocked "@eq 1" "id:13,phase:2,deny,log"`)
-	expectFolds(t, e, map[int]string{11: "always", 12: "always", 13: "evaluated"})
-	if it, _, _ := run(e, req{uri: "/shop"}); it == nil || it.RuleID != 13 {
-		t.Errorf("/shop: rule 11 sets tx.block, rule 12 tx.blocked, rule 13 denies: %+v", it)
-	}
-	if it, _, _ := run(e, req{uri: "/admin"}); it != nil {
-		t.Errorf("/admin: rule 11 is removed before it runs, so rule 12 does not match: %+v", it)
-	}
-	expectSameOutcomes(t, e, []req{{uri: "/shop"}, {uri: "/admin"}}, "192.0.2.1")
-}
-
-func TestFoldsForgetSlotsThatRunTimeKeysOrCapturesMayWrite(t *testing.T) {
-	e := compile(t, `
+SecRule &TX:blocked "@eq 1" "id:13,phase:2,deny,log"`,
+		folds: map[int]string{11: "always", 12: "always", 13: "evaluated"},
+		// On /admin rule 11 is removed before it runs, so rule 12 does not match.
+		deny: map[string]int{"/shop": 13, "/admin": 0},
+	}, {
+		name: "slots that run-time keys or captures may write are unknown",
+		rules: `
 SecAction "id:20,phase:1,pass,nolog,setvar:tx.limit_a=1,setvar:tx.other=1"
 SecRule ARGS_NAMES "@rx ^(\w+)$" "id:21,phase:1,pass,nolog,capture,setvar:tx.limit_%{tx.1}=5"
 SecRule TX:limit_a "@eq 1" "id:22,phase:1,pass,nolog,setvar:tx.limit_ok=1"
 SecRule TX:other "@eq 1" "id:23,phase:1,pass,nolog,setvar:tx.other_ok=1"
 SecRule TX:1 "@streq a" "id:24,phase:1,pass,nolog,setvar:tx.saw_a=1"
-SecRule &TX:limit_ok "@eq 0" "id:25,phase:2,deny,log"`)
-	expectFolds(t, e, map[int]string{20: "always", 22: "evaluated", 23: "always", 24: "evaluated"})
-	if it, _, _ := run(e, req{uri: "/?b=1"}); it != nil {
-		t.Errorf("argument b leaves tx.limit_a at 1: %+v", it)
+SecRule &TX:limit_ok "@eq 0" "id:25,phase:2,deny,log"`,
+		folds: map[int]string{20: "always", 22: "evaluated", 23: "always", 24: "evaluated"},
+		// Argument a sets tx.limit_a to 5, so tx.limit_ok stays unset.
+		deny: map[string]int{"/?b=1": 0, "/?a=1": 25, "/": 0},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := compile(t, c.rules)
+			expectFolds(t, e, c.folds)
+			var reqs []req
+			for uri, want := range c.deny {
+				got := 0
+				if it, _, _ := run(e, req{uri: uri}); it != nil {
+					got = it.RuleID
+				}
+				if got != want {
+					t.Errorf("%s: denied by rule %d, want %d (0: none)", uri, got, want)
+				}
+				reqs = append(reqs, req{uri: uri})
+			}
+			expectSameOutcomes(t, e, reqs, "192.0.2.1")
+		})
 	}
-	if it, _, _ := run(e, req{uri: "/?a=1"}); it == nil || it.RuleID != 25 {
-		t.Errorf("argument a sets tx.limit_a to 5, rule 25 denies: %+v", it)
-	}
-	expectSameOutcomes(t, e, []req{{uri: "/?b=1"}, {uri: "/?a=1"}, {uri: "/"}}, "192.0.2.1")
 }
 
 // On the CRS, deciding rules once changes nothing a request can observe, at every paranoia
