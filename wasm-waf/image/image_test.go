@@ -133,7 +133,7 @@ func TestImageHasTheShapeIstioLoads(t *testing.T) {
 		if hdr.Name == WasmFileName && !bytes.Equal(data, wasm) {
 			t.Error("plugin.wasm in the layer differs from the input")
 		}
-		if !hdr.ModTime.Equal(epoch) {
+		if !hdr.ModTime.Equal(Epoch) {
 			t.Errorf("%s has mtime %v, want the epoch", hdr.Name, hdr.ModTime)
 		}
 	}
