@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/envoyproxy/go-control-plane/contrib v1.36.1-0.20260729145720-a2d8c7492908
 	github.com/envoyproxy/go-control-plane/envoy v1.37.0
+	github.com/google/go-containerregistry v0.22.1
 	github.com/intel/intel-device-plugins-for-kubernetes v0.36.0
 	istio.io/client-go v1.31.1
 	sigs.k8s.io/controller-runtime v0.24.1
