@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -34,6 +35,9 @@ func main() {
 		runCommand, args = runDemo, args[1:]
 	}
 	if err := runCommand(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -help printed the usage: not a failure
+		}
 		fmt.Fprintln(os.Stderr, "meshaccel-operator:", err)
 		os.Exit(1)
 	}
