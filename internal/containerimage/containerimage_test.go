@@ -105,8 +105,8 @@ func TestConfigRunsTheBinaryAsTheChosenUserOnLinuxAmd64(t *testing.T) {
 		if c.User != tc.want {
 			t.Errorf("user %s: config user %q, want %q", tc.user, c.User, tc.want)
 		}
-		if c.WorkingDir != "/" {
-			t.Errorf("working dir %q, want /", c.WorkingDir)
+		if c.WorkingDir != "/" || len(c.Env) != 1 || c.Env[0] != "PATH=/usr/local/bin" {
+			t.Errorf("working dir %q env %q, want / and [PATH=/usr/local/bin]", c.WorkingDir, c.Env)
 		}
 		wantLabels := map[string]string{
 			"org.opencontainers.image.title":   "meshaccel-bypass",

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,6 +112,7 @@ func FromLayers(configure func(*v1.ConfigFile), layers ...mutate.Addendum) (v1.I
 	if base, err = mutate.ConfigFile(base, cfg); err != nil {
 		return nil, err
 	}
+	layers = slices.Clone(layers) // the caller's stay as they were
 	for i := range layers {
 		layers[i].MediaType = types.OCILayer
 		layers[i].History.Created = v1.Time{Time: Epoch}
