@@ -95,7 +95,7 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 		if !tx.hasSingle[t.Var] {
 			id = -1
 		}
-		return append(dst, val{v: t.Var, value: e.value, id: id})
+		return append(dst, val{v: t.Var, value: e.value, id: id, stamp: e.stamp})
 	}
 	return dst
 }
@@ -110,9 +110,9 @@ func (tx *Transaction) fromList(dst []val, t *ruleset.Target, r, head *ruleset.R
 			continue
 		}
 		if names {
-			dst = append(dst, val{v: v, key: e.key, value: e.key, id: e.id + 1})
+			dst = append(dst, val{v: v, key: e.key, value: e.key, id: e.keyID, stamp: e.keyStamp})
 		} else {
-			dst = append(dst, val{v: v, key: e.key, value: e.value, id: e.id})
+			dst = append(dst, val{v: v, key: e.key, value: e.value, id: e.id, stamp: e.stamp})
 		}
 	}
 	return dst

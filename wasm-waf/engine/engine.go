@@ -71,6 +71,9 @@ type Engine struct {
 	derivesPresence [256]bool
 	// txKeyMemo[i][s] is 0 (unknown), 1 (no) or 2 (yes): whether key regex i selects TX slot s.
 	txKeyMemo [][]uint8
+	// pureMiss[i]: that rule i's operator misses a value follows from the value's bytes alone
+	// (valuememo.go).
+	pureMiss []bool
 	// folds[i] is rule i's outcome when it is the same on every request (fold.go).
 	folds []foldedRule
 	// dense[i] runs the ruleset's matcher i as a DFA, made on first use.
@@ -117,7 +120,9 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		_, e.derivesPresence[t] = transform.Present(transform.ID(t), &[4]uint64{})
 	}
 	e.numArg, e.numConst = make([]int, len(rs.Rules)), make([]bool, len(rs.Rules))
+	e.pureMiss = make([]bool, len(rs.Rules))
 	for i := range rs.Rules {
+		e.pureMiss[i] = pureMiss(&rs.Rules[i])
 		switch op := &rs.Rules[i].Op; op.Kind {
 		case ruleset.OpEq, ruleset.OpGe, ruleset.OpGt, ruleset.OpLe, ruleset.OpLt:
 			if len(op.Arg.Parts) == 0 || len(op.Arg.Parts) == 1 && op.Arg.Parts[0].Var == ruleset.VarNone {

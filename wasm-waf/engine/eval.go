@@ -15,7 +15,7 @@ func (tx *Transaction) evalPhase(phase int) {
 	rs := tx.e.rs
 	list := rs.Phases[phase]
 	tx.skip = 0
-	if tx.nextID != tx.dataIDs {
+	if tx.added != tx.dataAdded {
 		tx.dataChanged() // the phase's request data has just been parsed
 	}
 	if tx.allow == ruleset.DisruptAllow || (tx.allow == ruleset.DisruptAllowRequest && phase <= 2) {
@@ -158,17 +158,25 @@ func (tx *Transaction) evalRule(ri int32) bool {
 				vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
 			}
 		}
+		pure := tx.e.pureMiss[ri]
 		for vi := range vals {
 			v := &vals[vi]
+			if pure && tx.missed(ri, v) {
+				continue
+			}
 			if r.MultiMatch {
 				if tx.multiMatch(r, v) {
 					matched = true
+				} else if pure {
+					tx.rememberMiss(ri, v)
 				}
 				continue
 			}
 			if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
 				matched = true
 				tx.onMatch(r, v, tv)
+			} else if pure {
+				tx.rememberMiss(ri, v)
 			}
 		}
 		if group < 0 {
@@ -231,7 +239,7 @@ func (tx *Transaction) transformed(v *val, node int32) string {
 	}
 	// Values without an id (-1) index below zero: no unsigned index is in range.
 	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.cache)) {
-		if s := &tx.cache[i]; s.gen == tx.gen {
+		if s := &tx.cache[i]; s.gen == v.stamp {
 			return s.val
 		}
 	}
@@ -246,11 +254,11 @@ func (tx *Transaction) transform(v *val, node int32) string {
 	if v.id >= 0 {
 		base := v.id * nodes
 		if need := int(base + nodes); need > len(tx.cache) {
-			tx.cache = growCache(tx.cache, need)
+			tx.cache = tx.growCache(tx.cache, v.id)
 		}
 		// Resume from the deepest cached step.
 		for k := len(path) - 1; k >= 0; k-- {
-			if s := &tx.cache[base+path[k]]; s.gen == tx.gen {
+			if s := &tx.cache[base+path[k]]; s.gen == v.stamp {
 				if k == len(path)-1 {
 					return s.val
 				}
@@ -269,22 +277,22 @@ func (tx *Transaction) transform(v *val, node int32) string {
 					raw = tx.present(v, 0, v.value)
 				}
 				if transform.Unchanged(t, (*[4]uint64)(raw)) {
-					tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+					tx.cache[base+path[k]] = cacheSlot{gen: v.stamp, val: cur}
 					continue
 				}
 				if one := tx.e.oneStep[t]; one > 0 && one != path[k] {
-					if s := &tx.cache[base+one]; s.gen == tx.gen {
+					if s := &tx.cache[base+one]; s.gen == v.stamp {
 						cur = s.val
 					} else {
 						cur = transform.Apply(t, cur, &tx.scratch)
-						*s = cacheSlot{gen: tx.gen, val: cur}
+						*s = cacheSlot{gen: v.stamp, val: cur}
 					}
-					tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+					tx.cache[base+path[k]] = cacheSlot{gen: v.stamp, val: cur}
 					continue
 				}
 			}
 			cur = transform.Apply(t, cur, &tx.scratch)
-			tx.cache[base+path[k]] = cacheSlot{gen: tx.gen, val: cur}
+			tx.cache[base+path[k]] = cacheSlot{gen: v.stamp, val: cur}
 		}
 		return cur
 	}
@@ -294,21 +302,24 @@ func (tx *Transaction) transform(v *val, node int32) string {
 	return cur
 }
 
-func growCache(c []cacheSlot, need int) []cacheSlot {
-	n := 2 * len(c)
-	if n < need {
-		n = need + need/2
-	}
-	out := make([]cacheSlot, n)
+func (tx *Transaction) growCache(c []cacheSlot, id int32) []cacheSlot {
+	out := make([]cacheSlot, growCacheSize(len(c), int(id+1)*int(tx.nodes), int(tx.nodes)))
 	copy(out, c)
 	return out
+}
+
+// growCacheSize is the length a per-(value, pipeline) cache of length n grows to so that it
+// holds need entries: whole rows of rowLen, with room for more values.
+func growCacheSize(n, need, rowLen int) int {
+	n = max(2*n, need+need/2)
+	return (n + rowLen - 1) / rowLen * rowLen
 }
 
 // folded returns the case-folded form of a transformed value for prefilter checks, cached like
 // transformations.
 func (tx *Transaction) folded(v *val, node int32, tv string) string {
 	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.fcache)) {
-		if s := &tx.fcache[i]; s.gen == tx.gen {
+		if s := &tx.fcache[i]; s.gen == v.stamp {
 			return s.val
 		}
 	}
@@ -323,13 +334,13 @@ func (tx *Transaction) fold(v *val, node int32, tv string) string {
 	nodes := int32(len(tx.e.rs.TransformNodes))
 	idx := v.id*nodes + node
 	if int(idx) >= len(tx.fcache) {
-		tx.fcache = growCache(tx.fcache, int(v.id*nodes+nodes))
+		tx.fcache = tx.growCache(tx.fcache, v.id)
 	}
-	if s := &tx.fcache[idx]; s.gen == tx.gen {
+	if s := &tx.fcache[idx]; s.gen == v.stamp {
 		return s.val
 	}
 	if !tx.present(v, node, tv).Intersects(&foldable) {
-		tx.fcache[idx] = cacheSlot{gen: tx.gen, val: tv}
+		tx.fcache[idx] = cacheSlot{gen: v.stamp, val: tv}
 		return tv
 	}
 	b := ruleset.FoldString(tx.scratch2[:0], tv)
@@ -338,7 +349,7 @@ func (tx *Transaction) fold(v *val, node int32, tv string) string {
 	if string(b) != tv {
 		f = string(b)
 	}
-	tx.fcache[idx] = cacheSlot{gen: tx.gen, val: f}
+	tx.fcache[idx] = cacheSlot{gen: v.stamp, val: f}
 	return f
 }
 
@@ -360,11 +371,23 @@ type presenceSlot struct {
 // transformations: byte-set prefilters then cost four AND operations per rule.
 func (tx *Transaction) present(v *val, node int32, tv string) *ruleset.ByteSet {
 	if i := uint(v.id*tx.nodes + node); i < uint(len(tx.pcache)) {
-		if s := &tx.pcache[i]; s.gen == tx.gen {
+		if s := &tx.pcache[i]; s.gen == v.stamp {
 			return &s.bits
 		}
 	}
 	return tx.presence(v, node, tv)
+}
+
+// presenceSlot returns v's byte-set cache entry for node (v.id >= 0), growing the cache to
+// whole rows: ids are not handed out in order, so another id's row says nothing about v's.
+func (tx *Transaction) presenceSlot(v *val, node int32) *presenceSlot {
+	idx := int(v.id*tx.nodes + node)
+	if idx >= len(tx.pcache) {
+		grown := make([]presenceSlot, growCacheSize(len(tx.pcache), int(v.id+1)*int(tx.nodes), int(tx.nodes)))
+		copy(grown, tx.pcache)
+		tx.pcache = grown
+	}
+	return &tx.pcache[idx]
 }
 
 func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet {
@@ -373,8 +396,8 @@ func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet 
 		// The pipeline left the value as it was: share the untransformed set, and remember it
 		// under this pipeline too.
 		bits := *tx.present(v, 0, tv)
-		s := &tx.pcache[v.id*tx.nodes+node]
-		*s = presenceSlot{gen: tx.gen, bits: bits}
+		s := tx.presenceSlot(v, node)
+		*s = presenceSlot{gen: v.stamp, bits: bits}
 		return &s.bits
 	}
 	if node != 0 && v.id >= 0 {
@@ -383,32 +406,21 @@ func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet 
 		if tn := &tx.e.rs.TransformNodes[node]; tx.e.derivesPresence[tn.T] {
 			in := tx.present(v, tn.Parent, tx.transformed(v, tn.Parent))
 			if bits, ok := transform.Present(tn.T, (*[4]uint64)(in)); ok {
-				s := &tx.pcache[v.id*tx.nodes+node] // in range: present grew the cache for v
-				*s = presenceSlot{gen: tx.gen, bits: ruleset.ByteSet(bits)}
+				s := tx.presenceSlot(v, node)
+				*s = presenceSlot{gen: v.stamp, bits: ruleset.ByteSet(bits)}
 				return &s.bits
 			}
 		}
 	}
 	if v.id >= 0 {
-		nodes := int32(len(tx.e.rs.TransformNodes))
-		idx := v.id*nodes + node
-		if int(idx) >= len(tx.pcache) {
-			n := 2 * len(tx.pcache)
-			if need := int(v.id*nodes + nodes); n < need {
-				n = need + need/2
-			}
-			grown := make([]presenceSlot, n)
-			copy(grown, tx.pcache)
-			tx.pcache = grown
-		}
-		slot = &tx.pcache[idx]
-		if slot.gen == tx.gen {
+		slot = tx.presenceSlot(v, node)
+		if slot.gen == v.stamp {
 			return &slot.bits
 		}
 	} else {
 		slot = &tx.ptemp
 	}
-	slot.gen = tx.gen
+	slot.gen = v.stamp
 	// Four registers instead of read-modify-write through memory for every byte.
 	var b0, b1, b2, b3 uint64
 	for i := 0; i < len(tv); i++ {

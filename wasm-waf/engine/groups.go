@@ -413,7 +413,7 @@ func (tx *Transaction) joinedValues(s *groupSummary, folded bool) string {
 
 // dataChanged starts a new data generation: every cached group and summary is stale.
 func (tx *Transaction) dataChanged() {
-	tx.dataIDs = tx.nextID
+	tx.dataAdded = tx.added
 	tx.dataGen++
 	if tx.dataGen == 0 {
 		clear(tx.groupGen)

@@ -21,8 +21,8 @@ SecRule ARGS "@rx x" "id:4,phase:1,t:none,t:replaceNulls,t:compressWhitespace,pa
 	values := []string{"Mozilla/5.0 (X11; Linux x86_64)", "a\tB  c\x00d", "%41%20%20b%00", "ÄÖ\u00a0 X\x00", ""}
 	for _, value := range values {
 		tx := e.NewTransaction()
-		v := val{v: ruleset.VarArgs, key: "a", value: value, id: 0}
-		tx.nextID = 1
+		v := val{v: ruleset.VarArgs, key: "a"}
+		v.value, v.id, v.stamp = tx.valueID(value)
 		for node := int32(len(rs.TransformNodes)) - 1; node >= 0; node-- { // deepest first: derivations recurse
 			tv := tx.transformed(&v, node)
 			var want ruleset.ByteSet

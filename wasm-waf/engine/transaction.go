@@ -1,19 +1,24 @@
 package engine
 
 import (
+	"hash/maphash"
 	"strconv"
 	"strings"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
-// entry is one member of a collection. Values that do not change during the transaction get an
-// id: the transformation cache is indexed by (id, pipeline). The entry's name has id+1.
+// entry is one member of a collection. Values that do not change during the transaction, and
+// the names of members, get a cache id and stamp (valuememo.go): the caches of transformations,
+// byte sets and case-folded forms are indexed by (id, pipeline).
 type entry struct {
-	key   string
-	lkey  string
-	value string
-	id    int32
+	key      string
+	lkey     string
+	value    string
+	id       int32 // the value's
+	keyID    int32 // the key's
+	stamp    uint32
+	keyStamp uint32
 }
 
 // val is one value produced for a rule target.
@@ -21,7 +26,8 @@ type val struct {
 	v     ruleset.Var
 	key   string
 	value string
-	id    int32 // -1: not cacheable
+	id    int32  // -1: not cacheable
+	stamp uint32 // cache entries for id are valid when they carry this stamp
 }
 
 type cacheSlot struct {
@@ -59,8 +65,20 @@ type Transaction struct {
 	nodes int32 // transformation nodes of the ruleset: caches hold nodes slots per value
 	mode  ruleset.EngineMode
 
-	nextID int32
-	gen    uint32
+	gen uint32
+	// Cache ids and stamps of values (valuememo.go): slots addressed by content survive the
+	// transaction; ids from ownIDs and txStamp do not.
+	values    valueMemo
+	stamps    uint32
+	txStamp   uint32
+	ownIDs    int32
+	added     int32 // values added during the transaction
+	valueHits uint64
+	// misses holds missWords words per slot: the rules known to miss the slot's content while
+	// missStamp is its stamp.
+	misses    []uint64
+	missWords int
+	missStamp [valueSlots]uint32
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -107,10 +125,10 @@ type Transaction struct {
 	matches []Match
 
 	// Target groups and their summaries (see groups.go), valid while their generation is dataGen.
-	// dataIDs is nextID when dataGen began: every new value takes an id, so an unchanged nextID
-	// means unchanged data (a GET's phase 2 sees phase 1's values).
+	// dataAdded is added when dataGen began: an unchanged count means unchanged data (a GET's
+	// phase 2 sees phase 1's values).
 	dataGen    uint32
-	dataIDs    int32
+	dataAdded  int32
 	groupGen   []uint32
 	groupSpans []int32
 	groupVals  []val
@@ -140,11 +158,14 @@ type Transaction struct {
 func newTransaction(e *Engine) *Transaction {
 	n := len(e.rs.TXKeys)
 	return &Transaction{
-		e:      e,
-		nodes:  int32(len(e.rs.TransformNodes)),
-		txVals: make([]string, n),
-		txSet:  make([]bool, n),
-		txDyn:  map[string]string{},
+		e:         e,
+		nodes:     int32(len(e.rs.TransformNodes)),
+		txVals:    make([]string, n),
+		txSet:     make([]bool, n),
+		txDyn:     map[string]string{},
+		values:    valueMemo{seed: maphash.MakeSeed()},
+		misses:    make([]uint64, valueSlots*((len(e.rs.Rules)+63)/64)),
+		missWords: (len(e.rs.Rules) + 63) / 64,
 
 		groupGen:   make([]uint32, len(e.groups.spanBase)),
 		groupSpans: make([]int32, e.groups.spans),
@@ -158,18 +179,21 @@ func (tx *Transaction) begin() {
 	tx.mode = e.mode
 	tx.gen++
 	if tx.gen == 0 {
-		// The generation counter wrapped: old slots could look current.
-		clear(tx.cache)
-		clear(tx.fcache)
-		clear(tx.pcache)
+		// The generation counter wrapped: old views and value slots could look current.
 		clear(tx.views)
+		tx.resetStamps()
 		tx.gen = 1
 	}
+	if tx.stamps >= stampLimit {
+		tx.resetStamps()
+	}
+	tx.txStamp = tx.nextStamp()
+	tx.ownIDs = 0
+	tx.added = 0
 	tx.groupVals = tx.groupVals[:0]
 	tx.joinArena = tx.joinArena[:0]
 	tx.resetVariants()
 	tx.dataChanged()
-	tx.nextID = 0
 	for i := range tx.singles {
 		tx.singles[i] = entry{}
 		tx.hasSingle[i] = false
@@ -214,20 +238,23 @@ func (tx *Transaction) begin() {
 	tx.setSingle(ruleset.VarDuration, "0")
 }
 
-func (tx *Transaction) newID() int32 {
-	id := tx.nextID
-	tx.nextID += 2
-	return id
-}
-
 func (tx *Transaction) setSingle(v ruleset.Var, value string) {
-	tx.singles[v] = entry{value: value, id: tx.newID()}
+	e := entry{value: value, id: tx.ownID(), stamp: tx.txStamp}
+	if v != ruleset.VarUniqueID { // unique by design: it would only evict others
+		e.value, e.id, e.stamp = tx.valueID(value)
+	}
+	tx.singles[v] = e
 	tx.hasSingle[v] = true
+	tx.added++
 	tx.dataChanged() // a ctl may set one during a phase
 }
 
 func (tx *Transaction) add(list []entry, key, value string) []entry {
-	return append(list, entry{key: key, lkey: lower(key), value: value, id: tx.newID()})
+	e := entry{lkey: lower(key)}
+	e.key, e.keyID, e.keyStamp = tx.valueID(key)
+	e.value, e.id, e.stamp = tx.valueID(value)
+	tx.added++
+	return append(list, e)
 }
 
 // lower returns s with ASCII letters lower-cased, without allocating when s has none.

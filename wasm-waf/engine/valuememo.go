@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"hash/maphash"
+	"strings"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
+
+// A value's transformations, byte sets and case-folded forms are functions of its bytes alone,
+// and production traffic repeats most of its values from request to request: header names and
+// values (User-Agent, Accept-*, Host), paths, cookie names, argument names. A transaction object
+// (reused from the engine's free list) therefore addresses the short values it caches by content:
+// a value seen by an earlier transaction takes the same cache id, and every result cached for it
+// then is still valid. Other values (long ones, ones that collide with a value the transaction
+// already holds) take an id of their own, valid for the transaction only, as before.
+//
+// Every cache entry carries the stamp of the value it was computed for; a value's stamp is
+// unique to its content for as long as it holds its slot, so an entry of content that has since
+// been evicted never matches. The memory is fixed: valueSlots copies of at most valueSlotMaxLen
+// bytes, plus their cache entries.
+
+const (
+	valueSlots      = 256 // power of two
+	valueSlotMaxLen = 512
+	// stampLimit bounds the stamps handed out before every cache is cleared (checked between
+	// transactions, so a transaction never sees the counter wrap).
+	stampLimit = 1 << 31
+)
+
+type valueSlot struct {
+	content string // a copy: request strings may live in buffers the next request reuses
+	stamp   uint32 // 0: empty
+	usedBy  uint32 // tx.gen of the last transaction holding it: not evicted while held
+}
+
+type valueMemo struct {
+	seed  maphash.Seed
+	slots [valueSlots]valueSlot
+}
+
+// nextStamp returns a stamp no cache entry holds yet.
+func (tx *Transaction) nextStamp() uint32 {
+	tx.stamps++
+	return tx.stamps
+}
+
+// resetStamps clears every cache before the stamp counter can wrap.
+func (tx *Transaction) resetStamps() {
+	clear(tx.cache)
+	clear(tx.fcache)
+	clear(tx.pcache)
+	tx.values.slots = [valueSlots]valueSlot{}
+	tx.missStamp = [valueSlots]uint32{}
+	tx.stamps = 0
+}
+
+// valueID returns the cache id and stamp for a value of the request, and the string to keep for
+// it: the memo's copy when the value has a slot, so that cached results that are the value
+// itself (most are) never point into a reused buffer.
+func (tx *Transaction) valueID(s string) (string, int32, uint32) {
+	if len(s) == 0 || len(s) > valueSlotMaxLen {
+		return s, tx.ownID(), tx.txStamp
+	}
+	i := maphash.String(tx.values.seed, s) & (valueSlots - 1)
+	slot := &tx.values.slots[i]
+	switch {
+	case slot.stamp != 0 && slot.content == s:
+		slot.usedBy = tx.gen
+		tx.valueHits++
+	case slot.usedBy == tx.gen && slot.stamp != 0:
+		// Another value of this transaction holds the slot: its cache entries must stay.
+		return s, tx.ownID(), tx.txStamp
+	default:
+		*slot = valueSlot{content: strings.Clone(s), stamp: tx.nextStamp(), usedBy: tx.gen}
+	}
+	return slot.content, int32(i), slot.stamp
+}
+
+// ownID returns an id valid for this transaction only; they follow the slots' ids.
+func (tx *Transaction) ownID() int32 {
+	id := valueSlots + tx.ownIDs
+	tx.ownIDs++
+	return id
+}
+
+// A value that a rule's operator missed once is missed again by the same rule, when the operator
+// reads nothing but the value: a slot also keeps one bit per rule, set when the rule (its whole
+// pipeline, and every intermediate value for multiMatch) found no match in it. The bits belong to
+// the slot's content: they are cleared when the slot takes a new one.
+
+// pureMiss reports whether a miss of rule r's operator on a value follows from the value's bytes
+// alone: the operator's argument has no macro, and a miss changes nothing (a negated operator
+// whose pattern matched, and that captures, has set TX.0-9 on its miss).
+func pureMiss(r *ruleset.Rule) bool {
+	if _, ok := r.Op.Arg.Const(); !ok || r.Op.Negate && r.Capture {
+		return false
+	}
+	switch r.Op.Kind {
+	case ruleset.OpRx, ruleset.OpPm, ruleset.OpStrEq, ruleset.OpStrMatch, ruleset.OpContains,
+		ruleset.OpContainsWord, ruleset.OpBeginsWith, ruleset.OpEndsWith, ruleset.OpWithin,
+		ruleset.OpEq, ruleset.OpGe, ruleset.OpGt, ruleset.OpLe, ruleset.OpLt,
+		ruleset.OpDetectSQLi, ruleset.OpDetectXSS, ruleset.OpValidateByteRange,
+		ruleset.OpValidateURLEncoding, ruleset.OpValidateUTF8Encoding, ruleset.OpIPMatch:
+		return true
+	}
+	return false
+}
+
+// missed reports whether rule ri is known to miss v.
+func (tx *Transaction) missed(ri int32, v *val) bool {
+	if uint32(v.id) >= valueSlots || tx.missStamp[v.id] != v.stamp {
+		return false
+	}
+	return tx.misses[int(v.id)*tx.missWords+int(ri>>6)]&(1<<(ri&63)) != 0
+}
+
+// rememberMiss records that rule ri missed v.
+func (tx *Transaction) rememberMiss(ri int32, v *val) {
+	if uint32(v.id) >= valueSlots {
+		return
+	}
+	bits := tx.misses[int(v.id)*tx.missWords : int(v.id+1)*tx.missWords]
+	if tx.missStamp[v.id] != v.stamp {
+		clear(bits)
+		tx.missStamp[v.id] = v.stamp
+	}
+	bits[ri>>6] |= 1 << (ri & 63)
+}
