@@ -72,7 +72,7 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 	case ruleset.VarReqbodyError, ruleset.VarMultipartStrictError, ruleset.VarMultipartUnmatchedBoundary,
 		ruleset.VarInboundDataError, ruleset.VarURLEncodedError, ruleset.VarReqbodyProcessorError:
 		if !tx.hasSingle[t.Var] {
-			return append(dst, val{v: t.Var, value: "0", id: -1})
+			return append(dst, val{v: t.Var, value: "0", id: -1, stamp: unsetStamp(t.Var)})
 		}
 	case ruleset.VarHighestSeverity:
 		return append(dst, val{v: t.Var, value: itoa(tx.highestSeverity), id: -1})
@@ -90,12 +90,11 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 	}
 	// Single-valued variables: always one value (empty when unset), as in ModSecurity.
 	if t.Var < ruleset.Var(len(tx.singles)) {
-		e := &tx.singles[t.Var]
-		id := e.id
 		if !tx.hasSingle[t.Var] {
-			id = -1
+			return append(dst, val{v: t.Var, id: -1, stamp: unsetStamp(t.Var)})
 		}
-		return append(dst, val{v: t.Var, value: e.value, id: id, stamp: e.stamp})
+		e := &tx.singles[t.Var]
+		return append(dst, val{v: t.Var, value: e.value, id: e.id, stamp: e.stamp})
 	}
 	return dst
 }

@@ -143,7 +143,7 @@ func (tx *Transaction) evalRule(ri int32) bool {
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
 	group, summary := tx.groupOf(ri, head)
-	if summary >= 0 && !tx.mayMatch(group, summary, r, head) {
+	if summary >= 0 && !tx.mayMatchOnce(ri, group, summary, r, head) {
 		return false
 	}
 	matched := false

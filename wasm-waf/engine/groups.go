@@ -276,8 +276,62 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 		tx.exclusions = ctl
 		tx.groupSpans[int(base)+len(r.Targets)] = int32(len(tx.groupVals))
 		tx.groupGen[g] = tx.dataGen
+		if int(g) < len(tx.e.groups.spanBase) {
+			tx.noteContent(g, tx.groupVals[tx.groupSpans[base]:])
+		}
 	}
 	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
+}
+
+// A group's summaries, and so whether a rule may match any of its values, follow from the
+// contents of its values in order. Request after request most groups hold the same contents
+// (valuememo.go): a ruleset group whose values all have slots gets an epoch that lasts while
+// their stamps, in order, stay the same, and rules remember their verdict for an epoch.
+
+type mayVerdict struct {
+	epoch uint32
+	may   bool
+}
+
+// noteContent gives ruleset group g, just collected as vals, its epoch: the previous one if the
+// contents are the same as at its last collection, a new one if not, 0 if some value has neither
+// a slot nor a constant content (unsetStamp).
+func (tx *Transaction) noteContent(g int32, vals []val) {
+	seq := tx.groupStamps[g]
+	same := len(seq) == len(vals)
+	for i := range vals {
+		v := &vals[i]
+		if uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
+			tx.groupEpoch[g], tx.groupStamps[g] = 0, seq[:0]
+			return
+		}
+		same = same && seq[i] == v.stamp
+	}
+	if same && tx.groupEpoch[g] != 0 {
+		return
+	}
+	seq = seq[:0]
+	for i := range vals {
+		seq = append(seq, vals[i].stamp)
+	}
+	tx.groupStamps[g], tx.groupEpoch[g] = seq, tx.nextStamp()
+}
+
+// mayMatchOnce is mayMatch, remembered per rule for as long as a ruleset group's contents stay.
+func (tx *Transaction) mayMatchOnce(ri, g, slot int32, r, head *ruleset.Rule) bool {
+	if int(g) >= len(tx.e.groups.spanBase) {
+		return tx.mayMatch(g, slot, r, head) // a variant of this transaction
+	}
+	tx.groupValues(g, r, head, 0)
+	epoch := tx.groupEpoch[g]
+	if epoch == 0 {
+		return tx.mayMatch(g, slot, r, head)
+	}
+	m := &tx.mayMemo[ri]
+	if m.epoch != epoch {
+		*m = mayVerdict{epoch: epoch, may: tx.mayMatch(g, slot, r, head)}
+	}
+	return m.may
 }
 
 // mayMatch reports whether rule r, reading group g with summary slot, may match any value.

@@ -79,6 +79,11 @@ type Transaction struct {
 	misses    []uint64
 	missWords int
 	missStamp [valueSlots]uint32
+	// groupEpoch[g] names the contents of ruleset group g (0: not remembered), groupStamps[g]
+	// are their stamps; mayMemo[i] is what rule i's summary said in an epoch (groups.go).
+	groupEpoch  []uint32
+	groupStamps [][]uint32
+	mayMemo     []mayVerdict
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -167,10 +172,13 @@ func newTransaction(e *Engine) *Transaction {
 		misses:    make([]uint64, valueSlots*((len(e.rs.Rules)+63)/64)),
 		missWords: (len(e.rs.Rules) + 63) / 64,
 
-		groupGen:   make([]uint32, len(e.groups.spanBase)),
-		groupSpans: make([]int32, e.groups.spans),
-		summaries:  make([]groupSummary, e.groups.summaries),
-		views:      make([]ruleView, len(e.rs.Rules)),
+		groupGen:    make([]uint32, len(e.groups.spanBase)),
+		groupEpoch:  make([]uint32, len(e.groups.spanBase)),
+		groupStamps: make([][]uint32, len(e.groups.spanBase)),
+		mayMemo:     make([]mayVerdict, len(e.rs.Rules)),
+		groupSpans:  make([]int32, e.groups.spans),
+		summaries:   make([]groupSummary, e.groups.summaries),
+		views:       make([]ruleView, len(e.rs.Rules)),
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 const (
 	valueSlots      = 256 // power of two
+	valueWays       = 4   // slots per bucket
 	valueSlotMaxLen = 512
 	// stampLimit bounds the stamps handed out before every cache is cleared (checked between
 	// transactions, so a transaction never sees the counter wrap).
@@ -39,6 +40,11 @@ type valueMemo struct {
 	slots [valueSlots]valueSlot
 }
 
+// unsetStamp names the value of a single-valued variable that the request did not set: always
+// the same ("" or "0"), and never a stamp that nextStamp hands out. It has no cache entries (id
+// -1); groups.go compares contents by stamp.
+func unsetStamp(v ruleset.Var) uint32 { return stampLimit + uint32(v) }
+
 // nextStamp returns a stamp no cache entry holds yet.
 func (tx *Transaction) nextStamp() uint32 {
 	tx.stamps++
@@ -52,29 +58,42 @@ func (tx *Transaction) resetStamps() {
 	clear(tx.pcache)
 	tx.values.slots = [valueSlots]valueSlot{}
 	tx.missStamp = [valueSlots]uint32{}
+	clear(tx.groupEpoch)
+	clear(tx.mayMemo)
+	for g := range tx.groupStamps {
+		tx.groupStamps[g] = tx.groupStamps[g][:0]
+	}
 	tx.stamps = 0
 }
 
 // valueID returns the cache id and stamp for a value of the request, and the string to keep for
 // it: the memo's copy when the value has a slot, so that cached results that are the value
-// itself (most are) never point into a reused buffer.
+// itself (most are) never point into a reused buffer. A value may take any slot of its bucket:
+// values of one request then rarely have to do without one.
 func (tx *Transaction) valueID(s string) (string, int32, uint32) {
 	if len(s) == 0 || len(s) > valueSlotMaxLen {
 		return s, tx.ownID(), tx.txStamp
 	}
-	i := maphash.String(tx.values.seed, s) & (valueSlots - 1)
-	slot := &tx.values.slots[i]
-	switch {
-	case slot.stamp != 0 && slot.content == s:
-		slot.usedBy = tx.gen
-		tx.valueHits++
-	case slot.usedBy == tx.gen && slot.stamp != 0:
-		// Another value of this transaction holds the slot: its cache entries must stay.
-		return s, tx.ownID(), tx.txStamp
-	default:
-		*slot = valueSlot{content: strings.Clone(s), stamp: tx.nextStamp(), usedBy: tx.gen}
+	bucket := int(maphash.String(tx.values.seed, s)&(valueSlots/valueWays-1)) * valueWays
+	victim := -1
+	for i := bucket; i < bucket+valueWays; i++ {
+		slot := &tx.values.slots[i]
+		if slot.stamp != 0 && slot.content == s {
+			slot.usedBy = tx.gen
+			tx.valueHits++
+			return slot.content, int32(i), slot.stamp
+		}
+		// Not one that this transaction holds: its cache entries must stay. Otherwise the least
+		// recently used (empty slots were never used).
+		if slot.usedBy != tx.gen && (victim < 0 || slot.usedBy < tx.values.slots[victim].usedBy) {
+			victim = i
+		}
 	}
-	return slot.content, int32(i), slot.stamp
+	if victim < 0 {
+		return s, tx.ownID(), tx.txStamp
+	}
+	tx.values.slots[victim] = valueSlot{content: strings.Clone(s), stamp: tx.nextStamp(), usedBy: tx.gen}
+	return tx.values.slots[victim].content, int32(victim), tx.values.slots[victim].stamp
 }
 
 // ownID returns an id valid for this transaction only; they follow the slots' ids.

@@ -103,40 +103,51 @@ func TestValueSlotsKeepResultsAcrossTransactions(t *testing.T) {
 	tx2.Close()
 }
 
-// collidingValues returns n distinct values that take the same slot under tx's seed.
+// collidingValues returns n distinct values that fall into the same bucket under tx's seed, one
+// in which tx holds no slot yet.
 func collidingValues(tx *Transaction, n int) []string {
 	var out []string
 	target := uint64(1<<64 - 1)
 	for i := 0; len(out) < n; i++ {
 		s := fmt.Sprintf("V%d%%41 ", i)
-		slot := maphash.String(tx.values.seed, s) & (valueSlots - 1)
-		if target == 1<<64-1 {
-			target = slot
+		bucket := maphash.String(tx.values.seed, s) & (valueSlots/valueWays - 1)
+		if target == 1<<64-1 && !holdsSlotIn(tx, bucket) {
+			target = bucket
 		}
-		if slot == target {
+		if bucket == target {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// Values of one transaction that collide keep their own results: the slot is not taken from a
-// value the transaction still holds, and the next transaction's values evict the old ones.
+func holdsSlotIn(tx *Transaction, bucket uint64) bool {
+	for i := int(bucket) * valueWays; i < int(bucket+1)*valueWays; i++ {
+		if tx.values.slots[i].usedBy == tx.gen {
+			return true
+		}
+	}
+	return false
+}
+
+// Values of one transaction that fill a bucket keep their own results: no slot is taken from a
+// value the transaction still holds, and the next transaction's values evict the least recently
+// used ones.
 func TestCollidingValuesKeepTheirOwnResults(t *testing.T) {
 	e := New(memoRuleset(t))
 	tx := e.NewTransaction()
-	values := collidingValues(tx, 4)
+	values := collidingValues(tx, valueWays+1)
 	vals := make([]val, len(values))
 	for i, s := range values {
 		vals[i] = argVal(tx, s)
 	}
-	if vals[0].id >= valueSlots {
-		t.Fatalf("the first value of a slot got a transaction id (%d)", vals[0].id)
-	}
-	for i := 1; i < len(vals); i++ {
-		if vals[i].id < valueSlots || vals[i].stamp != tx.txStamp {
-			t.Fatalf("value %d took the held slot (id %d)", i, vals[i].id)
+	for i := range valueWays {
+		if vals[i].id >= valueSlots {
+			t.Fatalf("value %d of a bucket got a transaction id (%d)", i, vals[i].id)
 		}
+	}
+	if last := vals[valueWays]; last.id < valueSlots || last.stamp != tx.txStamp {
+		t.Fatalf("the value past a full bucket took a held slot (id %d)", last.id)
 	}
 	for i := range vals {
 		checkValue(t, tx, &vals[i])
@@ -144,9 +155,13 @@ func TestCollidingValuesKeepTheirOwnResults(t *testing.T) {
 	tx.Close()
 
 	tx = e.NewTransaction()
-	evicting := argVal(tx, values[1])
+	keep := argVal(tx, values[1]) // used again: the least recently used slot is values[0]'s
+	evicting := argVal(tx, values[valueWays])
+	if keep.id != vals[1].id || keep.stamp != vals[1].stamp {
+		t.Fatalf("a value seen before lost its slot: id %d stamp %d, was %d %d", keep.id, keep.stamp, vals[1].id, vals[1].stamp)
+	}
 	if evicting.id != vals[0].id || evicting.stamp == vals[0].stamp {
-		t.Fatalf("a new transaction's value did not take the free slot with a new stamp: id %d stamp %d", evicting.id, evicting.stamp)
+		t.Fatalf("a new value did not take the least recently used slot (id %d) with a new stamp: id %d stamp %d", vals[0].id, evicting.id, evicting.stamp)
 	}
 	checkValue(t, tx, &evicting)
 	back := argVal(tx, values[0])
@@ -219,4 +234,64 @@ func FuzzValueSlots(f *testing.F) {
 			tx.Close()
 		}
 	})
+}
+
+// A group keeps its epoch while its contents stay, and takes a new one as soon as any value, or
+// their order, changes; rules then decide from the new contents. (A request whose values fill a
+// bucket has a group without an epoch; the sequence then runs again on an engine with another
+// seed.)
+func TestGroupEpochsFollowContents(t *testing.T) {
+	rs, err := ruleset.CompileString(ruleset.Options{}, "epoch.conf", `SecRuleEngine On
+SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// REQUEST_BODY and REMOTE_ADDR are unset in these requests: their contents are constant.
+	requests := []struct {
+		uri     string
+		blocked bool
+		same    string // an earlier request whose group contents are the same, so is the epoch
+	}{
+		{"/?a=1&b=2", false, ""},
+		{"/?a=1&b=2", false, "/?a=1&b=2"},
+		{"/?a=1&b=union%20select", true, ""},
+		{"/?a=1&b=2", false, ""},
+		{"/?b=2&a=1", false, ""},
+		{"/?a=1&b=UNION+SELECT", true, ""},
+		{"/?a=1&b=2", false, ""},
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		e := New(rs)
+		g := e.groups.groupOf[0]
+		epochs := map[string]uint32{}
+		complete := true
+		for i, c := range requests {
+			tx := e.NewTransaction()
+			it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", nil)
+			epoch := tx.groupEpoch[g]
+			tx.Close()
+			if (it != nil) != c.blocked {
+				t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
+			}
+			if epoch == 0 {
+				complete = false
+				continue
+			}
+			if c.same != "" && epochs[c.same] != 0 && epochs[c.same] != epoch {
+				t.Fatalf("request %d %s: epoch %d, want %d as for the same contents before", i, c.uri, epoch, epochs[c.same])
+			}
+			if c.same == "" {
+				for uri, other := range epochs {
+					if other == epoch {
+						t.Fatalf("request %d %s: epoch %d is also that of %s", i, c.uri, epoch, uri)
+					}
+				}
+			}
+			epochs[c.uri] = epoch
+		}
+		if complete {
+			return
+		}
+	}
+	t.Fatal("every attempt had a request whose group had no epoch")
 }
