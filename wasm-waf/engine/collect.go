@@ -217,3 +217,93 @@ func (tx *Transaction) ctlCovers(head *ruleset.Rule) bool {
 	}
 	return false
 }
+
+// A source is what collect reads for a variable: one of the transaction's lists, or one single
+// variable (sourceSingle + its Var).
+type source int16
+
+const (
+	sourceArgsGet source = iota
+	sourceArgsPost
+	sourceHeaders
+	sourceCookies
+	sourceFiles
+	sourceFilesNames
+	sourceFilesSizes
+	sourcePartHeaders
+	sourcePartName
+	sourcePartFilename
+	sourceXMLText
+	sourceXMLAttrs
+	sourceSingle
+)
+
+// sourcesOf returns the sources from which collect builds the values of v (kept next to collect:
+// the two must agree), and false for variables whose values come from anything else.
+func sourcesOf(v ruleset.Var) ([]source, bool) {
+	switch v {
+	case ruleset.VarArgs, ruleset.VarArgsNames, ruleset.VarArgsCombinedSize:
+		return []source{sourceArgsGet, sourceArgsPost}, true
+	case ruleset.VarArgsGet, ruleset.VarArgsGetNames:
+		return []source{sourceArgsGet}, true
+	case ruleset.VarArgsPost, ruleset.VarArgsPostNames:
+		return []source{sourceArgsPost}, true
+	case ruleset.VarRequestHeaders, ruleset.VarRequestHeadersNames:
+		return []source{sourceHeaders}, true
+	case ruleset.VarRequestCookies, ruleset.VarRequestCookiesNames:
+		return []source{sourceCookies}, true
+	case ruleset.VarFiles:
+		return []source{sourceFiles}, true
+	case ruleset.VarFilesNames:
+		return []source{sourceFilesNames}, true
+	case ruleset.VarFilesSizes:
+		return []source{sourceFilesSizes}, true
+	case ruleset.VarMultipartPartHeaders:
+		return []source{sourcePartHeaders}, true
+	case ruleset.VarMultipartName:
+		return []source{sourcePartName}, true
+	case ruleset.VarMultipartFilename:
+		return []source{sourcePartFilename}, true
+	case ruleset.VarXML:
+		return []source{sourceXMLText, sourceXMLAttrs}, true
+	case ruleset.VarEnv, ruleset.VarResponse, ruleset.VarNone:
+		return nil, true // always empty
+	case ruleset.VarTX, ruleset.VarMatchedVar, ruleset.VarMatchedVarName, ruleset.VarMatchedVars,
+		ruleset.VarMatchedVarsNames, ruleset.VarHighestSeverity, ruleset.VarRule, ruleset.VarDuration:
+		return nil, false
+	}
+	if v <= ruleset.VarResponse { // the rest of collect's switch: single-valued variables
+		return []source{sourceSingle + source(v)}, true
+	}
+	return nil, false
+}
+
+func (tx *Transaction) sourceList(s source) []entry {
+	switch s {
+	case sourceArgsGet:
+		return tx.argsGet
+	case sourceArgsPost:
+		return tx.argsPost
+	case sourceHeaders:
+		return tx.headers
+	case sourceCookies:
+		return tx.cookies
+	case sourceFiles:
+		return tx.files
+	case sourceFilesNames:
+		return tx.filesNames
+	case sourceFilesSizes:
+		return tx.filesSizes
+	case sourcePartHeaders:
+		return tx.partHeaders
+	case sourcePartName:
+		return tx.partName
+	case sourcePartFilename:
+		return tx.partFilename
+	case sourceXMLText:
+		return tx.xmlText
+	case sourceXMLAttrs:
+		return tx.xmlAttrs
+	}
+	return nil
+}

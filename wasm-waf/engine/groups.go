@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -33,6 +34,9 @@ type groupPlan struct {
 	// pipeline that leaves all of the group's values as they are.
 	rawSummary []int32
 	summaries  int
+	// sources[g] are what group g's values are collected from, nil when some target reads
+	// anything else (collect.go's sourcesOf).
+	sources [][]source
 	// triggers[n] are the bytes without which pipeline n changes no value (see
 	// transform.Unchanged); rewrites[n]: some step of it rewrites every value.
 	triggers []ruleset.ByteSet
@@ -95,6 +99,7 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 			p.spanBase = append(p.spanBase, int32(p.spans))
 			p.spans += len(r.Targets) + 1
 			p.rawSummary = append(p.rawSummary, slot(g, 0))
+			p.sources = append(p.sources, groupSources(r.Targets))
 		}
 		p.groupOf[i] = g
 		if summarizable(rs, r) {
@@ -116,6 +121,25 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 		p.rewrites[n] = p.rewrites[parent] || always
 	}
 	return p
+}
+
+func groupSources(targets []ruleset.Target) []source {
+	var out []source
+	for _, t := range targets {
+		srcs, ok := sourcesOf(t.Var)
+		if !ok {
+			return nil
+		}
+		for _, src := range srcs {
+			if !slices.Contains(out, src) {
+				out = append(out, src)
+			}
+		}
+	}
+	if out == nil {
+		out = []source{} // reads nothing: always the same
+	}
+	return out
 }
 
 // summarizable reports whether a group summary can prove that rule r does not match. A negated
@@ -307,14 +331,78 @@ func (tx *Transaction) noteContent(g int32, vals []val) {
 		}
 		same = same && seq[i] == v.stamp
 	}
-	if same && tx.groupEpoch[g] != 0 {
-		return
+	if !same || tx.groupEpoch[g] == 0 {
+		seq = seq[:0]
+		for i := range vals {
+			seq = append(seq, vals[i].stamp)
+		}
+		tx.groupStamps[g], tx.groupEpoch[g] = seq, tx.nextStamp()
 	}
-	seq = seq[:0]
-	for i := range vals {
-		seq = append(seq, vals[i].stamp)
+	// What the sources held: while they hold it, so does the group (groupUnchanged).
+	seen := tx.groupSeen[g][:0]
+	for _, src := range tx.e.groups.sources[g] {
+		seen = append(seen, tx.sourceEpoch(src))
 	}
-	tx.groupStamps[g], tx.groupEpoch[g] = seq, tx.nextStamp()
+	tx.groupSeen[g] = seen
+}
+
+// groupUnchanged reports whether ruleset group g still holds the contents of its epoch without
+// collecting it: its values follow from its sources, and each holds what it held then.
+func (tx *Transaction) groupUnchanged(g int32) bool {
+	srcs, seen := tx.e.groups.sources[g], tx.groupSeen[g]
+	if srcs == nil || tx.groupEpoch[g] == 0 || len(seen) != len(srcs) {
+		return false
+	}
+	for i, src := range srcs {
+		if epoch := tx.sourceEpoch(src); epoch == 0 || epoch != seen[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type sourceState struct {
+	gen, epoch uint32
+	stamps     []uint32 // key and value stamps of the entries
+}
+
+// sourceEpoch names the contents of source src in the current data generation: an epoch that
+// lasts while they stay the same from transaction to transaction, or 0 when some entry has no
+// slot. A single variable's is its stamp.
+func (tx *Transaction) sourceEpoch(src source) uint32 {
+	if src >= sourceSingle {
+		v := ruleset.Var(src - sourceSingle)
+		if !tx.hasSingle[v] {
+			return unsetStamp(v)
+		}
+		if e := &tx.singles[v]; uint32(e.id) < valueSlots {
+			return e.stamp
+		}
+		return 0
+	}
+	st := &tx.sources[src]
+	if st.gen == tx.dataGen {
+		return st.epoch
+	}
+	st.gen = tx.dataGen
+	list := tx.sourceList(src)
+	same := len(st.stamps) == 2*len(list)
+	for i := range list {
+		e := &list[i]
+		if uint32(e.id) >= valueSlots || uint32(e.keyID) >= valueSlots {
+			st.epoch, st.stamps = 0, st.stamps[:0]
+			return 0
+		}
+		same = same && st.stamps[2*i] == e.keyStamp && st.stamps[2*i+1] == e.stamp
+	}
+	if !same || st.epoch == 0 {
+		st.stamps = st.stamps[:0]
+		for i := range list {
+			st.stamps = append(st.stamps, list[i].keyStamp, list[i].stamp)
+		}
+		st.epoch = tx.nextStamp()
+	}
+	return st.epoch
 }
 
 // mayMatchOnce is mayMatch, remembered per rule for as long as a ruleset group's contents stay.
@@ -322,7 +410,9 @@ func (tx *Transaction) mayMatchOnce(ri, g, slot int32, r, head *ruleset.Rule) bo
 	if int(g) >= len(tx.e.groups.spanBase) {
 		return tx.mayMatch(g, slot, r, head) // a variant of this transaction
 	}
-	tx.groupValues(g, r, head, 0)
+	if !tx.groupUnchanged(g) {
+		tx.groupValues(g, r, head, 0) // collected: noteContent gives the epoch
+	}
 	epoch := tx.groupEpoch[g]
 	if epoch == 0 {
 		return tx.mayMatch(g, slot, r, head)
@@ -471,6 +561,9 @@ func (tx *Transaction) dataChanged() {
 	tx.dataGen++
 	if tx.dataGen == 0 {
 		clear(tx.groupGen)
+		for i := range tx.sources {
+			tx.sources[i].gen = 0
+		}
 		for i := range tx.summaries {
 			tx.summaries[i] = groupSummary{}
 		}

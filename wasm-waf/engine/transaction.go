@@ -84,6 +84,10 @@ type Transaction struct {
 	groupEpoch  []uint32
 	groupStamps [][]uint32
 	mayMemo     []mayVerdict
+	// groupSeen[g] are the epochs of group g's sources when it was last collected; sources are
+	// the lists' (groups.go).
+	groupSeen [][]uint32
+	sources   [sourceSingle]sourceState
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -176,6 +180,7 @@ func newTransaction(e *Engine) *Transaction {
 		groupEpoch:  make([]uint32, len(e.groups.spanBase)),
 		groupStamps: make([][]uint32, len(e.groups.spanBase)),
 		mayMemo:     make([]mayVerdict, len(e.rs.Rules)),
+		groupSeen:   make([][]uint32, len(e.groups.spanBase)),
 		groupSpans:  make([]int32, e.groups.spans),
 		summaries:   make([]groupSummary, e.groups.summaries),
 		views:       make([]ruleView, len(e.rs.Rules)),

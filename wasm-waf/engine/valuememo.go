@@ -61,7 +61,10 @@ func (tx *Transaction) resetStamps() {
 	clear(tx.groupEpoch)
 	clear(tx.mayMemo)
 	for g := range tx.groupStamps {
-		tx.groupStamps[g] = tx.groupStamps[g][:0]
+		tx.groupStamps[g], tx.groupSeen[g] = tx.groupStamps[g][:0], tx.groupSeen[g][:0]
+	}
+	for i := range tx.sources {
+		tx.sources[i] = sourceState{stamps: tx.sources[i].stamps[:0]}
 	}
 	tx.stamps = 0
 }

@@ -295,3 +295,52 @@ SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:n
 	}
 	t.Fatal("every attempt had a request whose group had no epoch")
 }
+
+// A group whose sources hold what they held is not even collected: another header changes
+// nothing for a rule over ARGS. A change in the arguments is seen at once.
+func TestGroupsOfUnchangedSourcesAreNotCollected(t *testing.T) {
+	rs, err := ruleset.CompileString(ruleset.Options{}, "sources.conf", `SecRuleEngine On
+SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []struct {
+		uri, header string
+		blocked     bool
+		collected   bool
+	}{
+		{"/a?q=1", "x", false, true},
+		{"/a?q=1", "y", false, false},
+		{"/a?q=union+select", "y", true, true},
+		{"/a?q=union+select", "z", true, true}, // it ran: the group's values were collected for it
+		{"/a?q=1", "z", false, true},
+		{"/a?q=1", "w", false, false},
+		{"/b?q=1", "w", false, true},
+		{"/union%20select?q=1", "w", true, true},
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		e := New(rs)
+		g := e.groups.groupOf[0]
+		complete := true
+		for i, c := range requests {
+			tx := e.NewTransaction()
+			it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", [][2]string{{"X-Id", c.header}})
+			collected, epoch := tx.groupGen[g] == tx.dataGen, tx.groupEpoch[g]
+			tx.Close()
+			if (it != nil) != c.blocked {
+				t.Fatalf("request %d %s (X-Id %s): interruption %v, want blocked %v", i, c.uri, c.header, it, c.blocked)
+			}
+			if epoch == 0 {
+				complete = false // a value without a slot: collected every time
+				break
+			}
+			if collected != c.collected {
+				t.Fatalf("request %d %s (X-Id %s): group collected %v, want %v", i, c.uri, c.header, collected, c.collected)
+			}
+		}
+		if complete {
+			return
+		}
+	}
+	t.Fatal("every attempt had a request whose group had no epoch")
+}

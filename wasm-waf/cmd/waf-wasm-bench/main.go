@@ -278,6 +278,24 @@ type request struct {
 	headers [][2]string
 	body    []byte
 	attack  bool
+	// fresh: every request carries a request id and a query value never seen before, as traffic
+	// through Envoy does (x-request-id): the plugin's caches by content miss on them.
+	fresh bool
+}
+
+// freshCount numbers fresh requests across the whole run.
+var freshCount uint64
+
+func freshHeaders(headers [][2]string) [][2]string {
+	freshCount++
+	out := make([][2]string, 0, len(headers)+1)
+	for _, h := range headers {
+		if h[0] == ":path" {
+			h[1] += fmt.Sprintf("&visit=%d", freshCount)
+		}
+		out = append(out, h)
+	}
+	return append(out, [2]string{"x-request-id", fmt.Sprintf("%08x-4f1c-4b6e-9d2a-%012x", freshCount*2654435761%(1<<32), freshCount)})
 }
 
 var browserHeaders = [][2]string{
@@ -302,6 +320,7 @@ func traffic() []request {
 		{kind: "benign GET", headers: get("/products/42?ref=home&sort=price&color=blue")},
 		{kind: "benign POST form 1 KiB", headers: post, body: []byte(form)},
 		{kind: "SQL injection GET", headers: get("/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--"), attack: true},
+		{kind: "benign GET, new request id and query value", headers: get("/products/42?ref=home&sort=price&color=blue"), fresh: true},
 	}
 }
 
@@ -312,7 +331,11 @@ func do(vm *wasmhost.VM, r request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.RequestHeaders(r.headers, len(r.body) == 0); err != nil {
+	headers := r.headers
+	if r.fresh {
+		headers = freshHeaders(headers)
+	}
+	if _, err := s.RequestHeaders(headers, len(r.body) == 0); err != nil {
 		return false, err
 	}
 	if len(r.body) > 0 && s.LocalResponse() == nil {
@@ -385,11 +408,13 @@ func measureMemory(ctx context.Context, wasm, config []byte, opts wasmhost.Optio
 	mix := traffic()
 	step := max(requests/20, 1)
 	for i := 1; i <= requests; i++ {
-		// Eight benign GETs, one form POST, one attack in ten.
+		// In ten: seven benign GETs, one with new values, one form POST, one attack.
 		r := mix[0]
 		switch i % 10 {
 		case 3:
 			r = mix[1]
+		case 5:
+			r = mix[3]
 		case 7:
 			r = mix[2]
 		}
