@@ -143,6 +143,11 @@ func (tx *Transaction) evalRule(ri int32) bool {
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
 	group, summary := tx.groupOf(ri, head)
+	// A rule that reads only its values, over a ruleset group, misses the contents it missed.
+	remember := tx.e.pureMiss[ri] && group >= 0 && int(group) < len(tx.e.groups.spanBase)
+	if remember && tx.ruleMissed[ri] != 0 && tx.ruleMissed[ri] == tx.groupEpoch[group] && tx.groupUnchanged(group) {
+		return false
+	}
 	if summary >= 0 && !tx.mayMatchOnce(ri, group, summary, r, head) {
 		return false
 	}
@@ -182,6 +187,9 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		if group < 0 {
 			tx.vals = vals[:0]
 		}
+	}
+	if remember && !matched {
+		tx.ruleMissed[ri] = tx.groupEpoch[group] // the values were collected: the epoch is theirs
 	}
 	return matched
 }

@@ -87,7 +87,9 @@ type Transaction struct {
 	// groupSeen[g] are the epochs of group g's sources when it was last collected; sources are
 	// the lists' (groups.go).
 	groupSeen [][]uint32
-	sources   [sourceSingle]sourceState
+	// ruleMissed[i] is the epoch of the group that rule i missed entirely (eval.go).
+	ruleMissed []uint32
+	sources    [sourceSingle]sourceState
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -181,6 +183,7 @@ func newTransaction(e *Engine) *Transaction {
 		groupStamps: make([][]uint32, len(e.groups.spanBase)),
 		mayMemo:     make([]mayVerdict, len(e.rs.Rules)),
 		groupSeen:   make([][]uint32, len(e.groups.spanBase)),
+		ruleMissed:  make([]uint32, len(e.rs.Rules)),
 		groupSpans:  make([]int32, e.groups.spans),
 		summaries:   make([]groupSummary, e.groups.summaries),
 		views:       make([]ruleView, len(e.rs.Rules)),

@@ -60,6 +60,7 @@ func (tx *Transaction) resetStamps() {
 	tx.missStamp = [valueSlots]uint32{}
 	clear(tx.groupEpoch)
 	clear(tx.mayMemo)
+	clear(tx.ruleMissed)
 	for g := range tx.groupStamps {
 		tx.groupStamps[g], tx.groupSeen[g] = tx.groupStamps[g][:0], tx.groupSeen[g][:0]
 	}

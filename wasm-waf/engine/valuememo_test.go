@@ -344,3 +344,49 @@ SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:ur
 	}
 	t.Fatal("every attempt had a request whose group had no epoch")
 }
+
+// A rule that no summary decides (a negated operator) and that missed a group's contents skips
+// them without collecting the group while its sources stay the same.
+func TestRulesSkipTheContentsTheyMissed(t *testing.T) {
+	rs, err := ruleset.CompileString(ruleset.Options{}, "missed.conf", `SecRuleEngine On
+SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []struct {
+		uri       string
+		blocked   bool
+		collected bool
+	}{
+		{"/?q=abc", false, true},
+		{"/?q=abc", false, false},
+		{"/?q=a%20b", true, true},
+		{"/?q=abc", false, true},
+		{"/?q=abc", false, false},
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		e := New(rs)
+		g := e.groups.groupOf[0]
+		complete := true
+		for i, c := range requests {
+			tx := e.NewTransaction()
+			it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", nil)
+			collected, epoch := tx.groupGen[g] == tx.dataGen, tx.groupEpoch[g]
+			tx.Close()
+			if (it != nil) != c.blocked {
+				t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
+			}
+			if epoch == 0 {
+				complete = false
+				break
+			}
+			if collected != c.collected {
+				t.Fatalf("request %d %s: group collected %v, want %v", i, c.uri, collected, c.collected)
+			}
+		}
+		if complete {
+			return
+		}
+	}
+	t.Fatal("every attempt had a request whose group had no epoch")
+}
