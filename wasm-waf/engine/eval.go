@@ -143,12 +143,17 @@ func (tx *Transaction) evalRule(ri int32) bool {
 	}
 	head := &tx.e.rs.Rules[tx.e.headOf[ri]]
 	group, summary := tx.groupOf(ri, head)
-	// A rule that reads only its values, over a ruleset group, misses the contents it missed.
-	remember := tx.e.pureMiss[ri] && group >= 0 && int(group) < len(tx.e.groups.spanBase)
-	if remember && tx.ruleMissed[ri] != 0 && tx.ruleMissed[ri] == tx.groupEpoch[group] && tx.groupUnchanged(group) {
+	// A rule that reads only its values misses the contents it missed, and its group's summary
+	// says what it said of the same contents.
+	var epoch uint32
+	if group >= 0 {
+		epoch = tx.contentEpoch(group, r, head)
+	}
+	pure := tx.e.pureMiss[ri]
+	if pure && epoch != 0 && tx.ruleMissed[ri] == epoch {
 		return false
 	}
-	if summary >= 0 && !tx.mayMatchOnce(ri, group, summary, r, head) {
+	if summary >= 0 && !tx.mayMatchIn(epoch, ri, group, summary, r, head) {
 		return false
 	}
 	matched := false
@@ -163,7 +168,6 @@ func (tx *Transaction) evalRule(ri int32) bool {
 				vals = append(vals[:0], val{v: t.Var, key: t.Key, value: strconv.Itoa(len(vals)), id: -1})
 			}
 		}
-		pure := tx.e.pureMiss[ri]
 		for vi := range vals {
 			v := &vals[vi]
 			if pure && tx.missed(ri, v) {
@@ -188,8 +192,8 @@ func (tx *Transaction) evalRule(ri int32) bool {
 			tx.vals = vals[:0]
 		}
 	}
-	if remember && !matched {
-		tx.ruleMissed[ri] = tx.groupEpoch[group] // the values were collected: the epoch is theirs
+	if pure && epoch != 0 && !matched {
+		tx.ruleMissed[ri] = epoch
 	}
 	return matched
 }

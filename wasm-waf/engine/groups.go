@@ -189,6 +189,7 @@ type groupVariant struct {
 	mask       uint64 // bit i: tx.exclusions[i] covers the rules that read this variant
 	spanBase   int32
 	rawSummary int32
+	epoch      uint32 // of its contents once collected (variantContentEpoch)
 }
 
 type variantSummary struct{ group, node int32 }
@@ -300,8 +301,10 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 		tx.exclusions = ctl
 		tx.groupSpans[int(base)+len(r.Targets)] = int32(len(tx.groupVals))
 		tx.groupGen[g] = tx.dataGen
-		if int(g) < len(tx.e.groups.spanBase) {
+		if static := int32(len(tx.e.groups.spanBase)); g < static {
 			tx.noteContent(g, tx.groupVals[tx.groupSpans[base]:])
+		} else {
+			tx.variants[g-static].epoch = tx.variantContentEpoch(tx.groupVals[tx.groupSpans[base]:])
 		}
 	}
 	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
@@ -405,15 +408,22 @@ func (tx *Transaction) sourceEpoch(src source) uint32 {
 	return st.epoch
 }
 
-// mayMatchOnce is mayMatch, remembered per rule for as long as a ruleset group's contents stay.
-func (tx *Transaction) mayMatchOnce(ri, g, slot int32, r, head *ruleset.Rule) bool {
-	if int(g) >= len(tx.e.groups.spanBase) {
-		return tx.mayMatch(g, slot, r, head) // a variant of this transaction
+// contentEpoch returns the epoch of the contents that rule r (chain starter head) reads in group
+// g, or 0. A ruleset group whose sources are unchanged is not collected for it; a variant is
+// collected, and takes the epoch of earlier variants with the same contents.
+func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
+	if static := int32(len(tx.e.groups.spanBase)); g >= static {
+		tx.groupValues(g, r, head, 0)
+		return tx.variants[g-static].epoch
 	}
 	if !tx.groupUnchanged(g) {
 		tx.groupValues(g, r, head, 0) // collected: noteContent gives the epoch
 	}
-	epoch := tx.groupEpoch[g]
+	return tx.groupEpoch[g]
+}
+
+// mayMatchIn is mayMatch, remembered per rule for the contents of an epoch (0: none).
+func (tx *Transaction) mayMatchIn(epoch uint32, ri, g, slot int32, r, head *ruleset.Rule) bool {
 	if epoch == 0 {
 		return tx.mayMatch(g, slot, r, head)
 	}
@@ -422,6 +432,57 @@ func (tx *Transaction) mayMatchOnce(ri, g, slot int32, r, head *ruleset.Rule) bo
 		*m = mayVerdict{epoch: epoch, may: tx.mayMatch(g, slot, r, head)}
 	}
 	return m.may
+}
+
+// The variants of one transaction (ctl exclusions in force) are not those of the next, but
+// their contents mostly are: a variant takes the epoch of a recent one with the same value
+// stamps in order.
+
+const variantEpochsKept = 16
+
+type variantEpoch struct {
+	epoch  uint32
+	stamps []uint32
+}
+
+// variantContentEpoch returns the epoch of a variant's values, or 0 when some value has neither
+// a slot nor a constant content.
+func (tx *Transaction) variantContentEpoch(vals []val) uint32 {
+	for i := range vals {
+		if v := &vals[i]; uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
+			return 0
+		}
+	}
+	oldest := 0
+	for i := range tx.variantEpochs {
+		ve := &tx.variantEpochs[i]
+		if ve.epoch != 0 && len(ve.stamps) == len(vals) && sameStamps(ve.stamps, vals) {
+			return ve.epoch
+		}
+		if ve.epoch < tx.variantEpochs[oldest].epoch {
+			oldest = i
+		}
+	}
+	if len(tx.variantEpochs) < variantEpochsKept {
+		tx.variantEpochs = append(tx.variantEpochs, variantEpoch{})
+		oldest = len(tx.variantEpochs) - 1
+	}
+	ve := &tx.variantEpochs[oldest]
+	ve.stamps = ve.stamps[:0]
+	for i := range vals {
+		ve.stamps = append(ve.stamps, vals[i].stamp)
+	}
+	ve.epoch = tx.nextStamp()
+	return ve.epoch
+}
+
+func sameStamps(stamps []uint32, vals []val) bool {
+	for i := range vals {
+		if stamps[i] != vals[i].stamp {
+			return false
+		}
+	}
+	return true
 }
 
 // mayMatch reports whether rule r, reading group g with summary slot, may match any value.

@@ -89,7 +89,9 @@ type Transaction struct {
 	groupSeen [][]uint32
 	// ruleMissed[i] is the epoch of the group that rule i missed entirely (eval.go).
 	ruleMissed []uint32
-	sources    [sourceSingle]sourceState
+	// variantEpochs are the contents of recent variants (groups.go).
+	variantEpochs []variantEpoch
+	sources       [sourceSingle]sourceState
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool

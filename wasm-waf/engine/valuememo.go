@@ -61,6 +61,7 @@ func (tx *Transaction) resetStamps() {
 	clear(tx.groupEpoch)
 	clear(tx.mayMemo)
 	clear(tx.ruleMissed)
+	tx.variantEpochs = tx.variantEpochs[:0]
 	for g := range tx.groupStamps {
 		tx.groupStamps[g], tx.groupSeen[g] = tx.groupStamps[g][:0], tx.groupSeen[g][:0]
 	}

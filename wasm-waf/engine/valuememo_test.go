@@ -390,3 +390,62 @@ SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
 	}
 	t.Fatal("every attempt had a request whose group had no epoch")
 }
+
+// Variants (a ctl exclusion in force) are made anew by each transaction; one with the contents of
+// a recent variant takes its epoch, one with other contents a new epoch, and rules decide again.
+func TestVariantsWithTheSameContentsShareEpochs(t *testing.T) {
+	rs, err := ruleset.CompileString(ruleset.Options{}, "variants.conf", `SecRuleEngine On
+SecAction "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetById=1;ARGS:skip"
+SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []struct {
+		uri     string
+		blocked bool
+		same    string
+	}{
+		{"/?q=1&skip=union+select", false, ""},
+		{"/?q=1&skip=union+select", false, "/?q=1&skip=union+select"},
+		{"/?q=union+select&skip=1", true, ""},
+		{"/?q=1&skip=union+select", false, "/?q=1&skip=union+select"},
+		{"/?q=1&skip=2", false, "/?q=1&skip=union+select"}, // the variant holds q=1 alone, as then
+		{"/?q=UNION%20SELECT&skip=2", true, ""},
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		e := New(rs)
+		epochs := map[string]uint32{}
+		complete := true
+		for i, c := range requests {
+			tx := e.NewTransaction()
+			it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", nil)
+			if len(tx.variants) != 1 {
+				t.Fatalf("request %d %s: %d variants, want 1", i, c.uri, len(tx.variants))
+			}
+			epoch := tx.variants[0].epoch
+			tx.Close()
+			if (it != nil) != c.blocked {
+				t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
+			}
+			if epoch == 0 {
+				complete = false
+				break
+			}
+			if c.same != "" && epochs[c.same] != epoch {
+				t.Fatalf("request %d %s: variant epoch %d, want %d as before", i, c.uri, epoch, epochs[c.same])
+			}
+			if c.same == "" {
+				for uri, other := range epochs {
+					if other == epoch {
+						t.Fatalf("request %d %s: variant epoch %d is also that of %s", i, c.uri, epoch, uri)
+					}
+				}
+			}
+			epochs[c.uri] = epoch
+		}
+		if complete {
+			return
+		}
+	}
+	t.Fatal("every attempt had a request whose variant had no epoch")
+}
