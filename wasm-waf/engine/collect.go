@@ -188,7 +188,7 @@ func (tx *Transaction) excludedBy(r, head *ruleset.Rule, v ruleset.Var, lkey str
 	}
 	for i := range tx.exclusions {
 		te := &tx.exclusions[i]
-		if te.appliesTo(head) && exclusionMatches(&te.ex, tx, v, lkey) {
+		if tx.appliesTo(te, head) && exclusionMatches(&te.ex, tx, v, lkey) {
 			return true
 		}
 	}
@@ -196,22 +196,18 @@ func (tx *Transaction) excludedBy(r, head *ruleset.Rule, v ruleset.Var, lkey str
 }
 
 // appliesTo reports whether a ctl target exclusion covers the chain starting with head.
-func (te *targetExclusion) appliesTo(head *ruleset.Rule) bool {
+func (tx *Transaction) appliesTo(te *targetExclusion, head *ruleset.Rule) bool {
 	if te.tag == "" {
 		return head.ID >= te.lo && head.ID <= te.hi
 	}
-	for _, tg := range head.Tags {
-		if tg == te.tag {
-			return true
-		}
-	}
-	return false
+	i := tx.e.ruleIndex(head)
+	return te.tagged[i>>6]&(1<<(i&63)) != 0
 }
 
 // ctlCovers reports whether a ctl target exclusion covers the chain starting with head.
 func (tx *Transaction) ctlCovers(head *ruleset.Rule) bool {
 	for i := range tx.exclusions {
-		if tx.exclusions[i].appliesTo(head) {
+		if tx.appliesTo(&tx.exclusions[i], head) {
 			return true
 		}
 	}

@@ -5,6 +5,8 @@ package engine
 
 import (
 	"net/netip"
+	"slices"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/lazydfa"
 	"github.com/meshaccel/meshaccel/wasm-waf/regexprog"
@@ -78,6 +80,8 @@ type Engine struct {
 	folds []foldedRule
 	// dense[i] runs the ruleset's matcher i as a DFA, made on first use.
 	dense []*ruleset.DenseMatcher
+	// tagged[tag] has a bit per rule that carries tag, made on first use by a ctl.
+	tagged map[string][]uint64
 	// detect remembers libinjection's latest verdicts (detectmemo.go).
 	detect *detectMemo
 	free   []*Transaction
@@ -248,4 +252,28 @@ func (e *Engine) NewTransaction() *Transaction {
 	}
 	tx.begin()
 	return tx
+}
+
+// rulesTagged returns the set of rules (by index) that carry tag: a ctl exclusion by tag then
+// covers a rule after one bit test instead of a comparison with each of its tags.
+func (e *Engine) rulesTagged(tag string) []uint64 {
+	if set, ok := e.tagged[tag]; ok {
+		return set
+	}
+	set := make([]uint64, (len(e.rs.Rules)+63)/64)
+	for i := range e.rs.Rules {
+		if slices.Contains(e.rs.Rules[i].Tags, tag) {
+			set[i>>6] |= 1 << (i & 63)
+		}
+	}
+	if e.tagged == nil {
+		e.tagged = map[string][]uint64{}
+	}
+	e.tagged[tag] = set
+	return set
+}
+
+// ruleIndex returns the index of r, which points into the ruleset's rules.
+func (e *Engine) ruleIndex(r *ruleset.Rule) int {
+	return int((uintptr(unsafe.Pointer(r)) - uintptr(unsafe.Pointer(unsafe.SliceData(e.rs.Rules)))) / unsafe.Sizeof(*r))
 }

@@ -482,7 +482,7 @@ func (tx *Transaction) ctl(r *ruleset.Rule, c *ruleset.Ctl) {
 			tx.txExcluded = true
 		}
 		if c.Kind == ruleset.CtlRuleRemoveTargetByTag {
-			tx.exclusions = append(tx.exclusions, targetExclusion{lo: 1, hi: 0, tag: c.Str, ex: c.Target})
+			tx.exclusions = append(tx.exclusions, targetExclusion{lo: 1, hi: 0, tag: c.Str, tagged: tx.e.rulesTagged(c.Str), ex: c.Target})
 			break
 		}
 		tx.exclusions = append(tx.exclusions, targetExclusion{lo: c.IDRanges[0], hi: c.IDRanges[1], ex: c.Target})

@@ -215,7 +215,7 @@ func (tx *Transaction) groupOf(ri int32, head *ruleset.Rule) (group, summary int
 	}
 	var mask uint64
 	for i := range tx.exclusions {
-		if tx.exclusions[i].appliesTo(head) {
+		if tx.appliesTo(&tx.exclusions[i], head) {
 			if i >= 64 {
 				group, summary = -1, -1 // more exclusions than a mask holds: collect per rule
 				break
@@ -416,7 +416,14 @@ func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
 		tx.groupValues(g, r, head, 0)
 		return tx.variants[g-static].epoch
 	}
-	if !tx.groupUnchanged(g) {
+	// Collected in this data generation, or found unchanged: the epoch is current. Each rule of
+	// the group asks; the sources are compared once.
+	if tx.groupGen[g] == tx.dataGen || tx.groupSameGen[g] == tx.dataGen {
+		return tx.groupEpoch[g]
+	}
+	if tx.groupUnchanged(g) {
+		tx.groupSameGen[g] = tx.dataGen
+	} else {
 		tx.groupValues(g, r, head, 0) // collected: noteContent gives the epoch
 	}
 	return tx.groupEpoch[g]
@@ -622,6 +629,7 @@ func (tx *Transaction) dataChanged() {
 	tx.dataGen++
 	if tx.dataGen == 0 {
 		clear(tx.groupGen)
+		clear(tx.groupSameGen)
 		for i := range tx.sources {
 			tx.sources[i].gen = 0
 		}

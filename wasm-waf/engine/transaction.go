@@ -38,6 +38,7 @@ type cacheSlot struct {
 type targetExclusion struct {
 	lo, hi int32
 	tag    string
+	tagged []uint64 // the rules with tag, by index (Engine.rulesTagged)
 	ex     ruleset.Exclusion
 }
 
@@ -87,6 +88,8 @@ type Transaction struct {
 	// groupSeen[g] are the epochs of group g's sources when it was last collected; sources are
 	// the lists' (groups.go).
 	groupSeen [][]uint32
+	// groupSameGen[g] is the data generation in which group g was found unchanged.
+	groupSameGen []uint32
 	// ruleMissed[i] is the epoch of the group that rule i missed entirely (eval.go).
 	ruleMissed []uint32
 	// variantEpochs are the contents of recent variants (groups.go).
@@ -180,15 +183,16 @@ func newTransaction(e *Engine) *Transaction {
 		misses:    make([]uint64, valueSlots*((len(e.rs.Rules)+63)/64)),
 		missWords: (len(e.rs.Rules) + 63) / 64,
 
-		groupGen:    make([]uint32, len(e.groups.spanBase)),
-		groupEpoch:  make([]uint32, len(e.groups.spanBase)),
-		groupStamps: make([][]uint32, len(e.groups.spanBase)),
-		mayMemo:     make([]mayVerdict, len(e.rs.Rules)),
-		groupSeen:   make([][]uint32, len(e.groups.spanBase)),
-		ruleMissed:  make([]uint32, len(e.rs.Rules)),
-		groupSpans:  make([]int32, e.groups.spans),
-		summaries:   make([]groupSummary, e.groups.summaries),
-		views:       make([]ruleView, len(e.rs.Rules)),
+		groupGen:     make([]uint32, len(e.groups.spanBase)),
+		groupEpoch:   make([]uint32, len(e.groups.spanBase)),
+		groupStamps:  make([][]uint32, len(e.groups.spanBase)),
+		mayMemo:      make([]mayVerdict, len(e.rs.Rules)),
+		groupSeen:    make([][]uint32, len(e.groups.spanBase)),
+		groupSameGen: make([]uint32, len(e.groups.spanBase)),
+		ruleMissed:   make([]uint32, len(e.rs.Rules)),
+		groupSpans:   make([]int32, e.groups.spans),
+		summaries:    make([]groupSummary, e.groups.summaries),
+		views:        make([]ruleView, len(e.rs.Rules)),
 	}
 }
 
