@@ -39,6 +39,8 @@ func (tx *Transaction) evalPhase(phase int) {
 				continue
 			}
 			tx.applyFold(f)
+		} else if tx.knownMiss(ri) {
+			continue
 		} else if tx.matchedVars = tx.matchedVars[:0]; !tx.evalChain(ri) {
 			continue
 		}

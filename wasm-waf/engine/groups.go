@@ -429,6 +429,29 @@ func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
 	return tx.groupEpoch[g]
 }
 
+// knownMiss reports, without evaluating it, that chain starter ri misses: its ruleset group holds
+// the contents of an epoch in which the rule missed every value, or in which its summary ruled it
+// out (what evalRule would find first). Most rules of an ordinary request are settled here.
+func (tx *Transaction) knownMiss(ri int32) bool {
+	plan := &tx.e.groups
+	g := plan.groupOf[ri]
+	if g < 0 || len(tx.exclusions) > 0 && tx.ctlCovers(&tx.e.rs.Rules[ri]) {
+		return false // no group, or a variant of one
+	}
+	if tx.groupGen[g] != tx.dataGen && tx.groupSameGen[g] != tx.dataGen {
+		return false // not known to be current yet
+	}
+	epoch := tx.groupEpoch[g]
+	if epoch == 0 {
+		return false
+	}
+	if tx.e.pureMiss[ri] && tx.ruleMissed[ri] == epoch {
+		return true
+	}
+	m := &tx.mayMemo[ri]
+	return plan.summaryOf[ri] >= 0 && m.epoch == epoch && !m.may
+}
+
 // mayMatchIn is mayMatch, remembered per rule for the contents of an epoch (0: none).
 func (tx *Transaction) mayMatchIn(epoch uint32, ri, g, slot int32, r, head *ruleset.Rule) bool {
 	if epoch == 0 {
