@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"hash/maphash"
 	"strconv"
 	"strings"
 
@@ -179,7 +178,6 @@ func newTransaction(e *Engine) *Transaction {
 		txVals:    make([]string, n),
 		txSet:     make([]bool, n),
 		txDyn:     map[string]string{},
-		values:    valueMemo{seed: maphash.MakeSeed()},
 		misses:    make([]uint64, valueSlots*((len(e.rs.Rules)+63)/64)),
 		missWords: (len(e.rs.Rules) + 63) / 64,
 

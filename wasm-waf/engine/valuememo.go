@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"hash/maphash"
 	"strings"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
@@ -36,7 +36,6 @@ type valueSlot struct {
 }
 
 type valueMemo struct {
-	seed  maphash.Seed
 	slots [valueSlots]valueSlot
 }
 
@@ -44,6 +43,26 @@ type valueMemo struct {
 // the same ("" or "0"), and never a stamp that nextStamp hands out. It has no cache entries (id
 // -1); groups.go compares contents by stamp.
 func unsetStamp(v ruleset.Var) uint32 { return stampLimit + uint32(v) }
+
+// contentHash picks a value's bucket from its length and at most 24 of its bytes (the first,
+// middle and last eight): a Wasm interpreter pays for every byte hashed and for every call, and a
+// collision only costs a comparison (or a slot). Values made to collide merely do without a slot.
+func contentHash(s string) uint64 {
+	const mul = 0x9e3779b97f4a7c15
+	n := len(s)
+	h := uint64(n) * mul
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			h = (h ^ uint64(s[i])) * mul
+		}
+	} else {
+		p := unsafe.Pointer(unsafe.StringData(s))
+		h = (h ^ *(*uint64)(p)) * mul
+		h = (h ^ *(*uint64)(unsafe.Add(p, n/2-4))) * mul
+		h = (h ^ *(*uint64)(unsafe.Add(p, n-8))) * mul
+	}
+	return h ^ h>>32
+}
 
 // nextStamp returns a stamp no cache entry holds yet.
 func (tx *Transaction) nextStamp() uint32 {
@@ -79,7 +98,7 @@ func (tx *Transaction) valueID(s string) (string, int32, uint32) {
 	if len(s) == 0 || len(s) > valueSlotMaxLen {
 		return s, tx.ownID(), tx.txStamp
 	}
-	bucket := int(maphash.String(tx.values.seed, s)&(valueSlots/valueWays-1)) * valueWays
+	bucket := int(contentHash(s)&(valueSlots/valueWays-1)) * valueWays
 	victim := -1
 	for i := bucket; i < bucket+valueWays; i++ {
 		slot := &tx.values.slots[i]
