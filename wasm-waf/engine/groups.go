@@ -433,15 +433,28 @@ func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
 // the contents of an epoch in which the rule missed every value, or in which its summary ruled it
 // out (what evalRule would find first). Most rules of an ordinary request are settled here.
 func (tx *Transaction) knownMiss(ri int32) bool {
-	plan := &tx.e.groups
-	g := plan.groupOf[ri]
-	if g < 0 || len(tx.exclusions) > 0 && tx.ctlCovers(&tx.e.rs.Rules[ri]) {
-		return false // no group, or a variant of one
+	g, summary := tx.e.groups.groupOf[ri], tx.e.groups.summaryOf[ri]
+	if g < 0 {
+		return false
 	}
-	if tx.groupGen[g] != tx.dataGen && tx.groupSameGen[g] != tx.dataGen {
-		return false // not known to be current yet
+	if len(tx.exclusions) > 0 {
+		g, summary = tx.groupOf(ri, &tx.e.rs.Rules[ri]) // a variant if a ctl exclusion covers the rule
+		if g < 0 {
+			return false
+		}
 	}
-	epoch := tx.groupEpoch[g]
+	var epoch uint32
+	if static := int32(len(tx.e.groups.spanBase)); g >= static {
+		if tx.groupGen[g] != tx.dataGen {
+			return false // not collected yet
+		}
+		epoch = tx.variants[g-static].epoch
+	} else {
+		if tx.groupGen[g] != tx.dataGen && tx.groupSameGen[g] != tx.dataGen {
+			return false // not known to be current yet
+		}
+		epoch = tx.groupEpoch[g]
+	}
 	if epoch == 0 {
 		return false
 	}
@@ -449,7 +462,7 @@ func (tx *Transaction) knownMiss(ri int32) bool {
 		return true
 	}
 	m := &tx.mayMemo[ri]
-	return plan.summaryOf[ri] >= 0 && m.epoch == epoch && !m.may
+	return summary >= 0 && m.epoch == epoch && !m.may
 }
 
 // mayMatchIn is mayMatch, remembered per rule for the contents of an epoch (0: none).
