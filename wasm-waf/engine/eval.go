@@ -155,7 +155,7 @@ func (tx *Transaction) evalRule(ri int32) bool {
 	if pure && epoch != 0 && tx.ruleMissed[ri] == epoch {
 		return false
 	}
-	if summary >= 0 && !tx.mayMatchIn(epoch, ri, group, summary, r, head) {
+	if summary >= 0 && !(pure && tx.fewUnknown(epoch, ri, group, r, head)) && !tx.mayMatchIn(epoch, ri, group, summary, r, head) {
 		return false
 	}
 	matched := false

@@ -465,16 +465,53 @@ func (tx *Transaction) knownMiss(ri int32) bool {
 	return summary >= 0 && m.epoch == epoch && !m.may
 }
 
+// fewUnknown reports whether rule ri (chain starter head), reading group g with contents of epoch,
+// is known to miss all but a few of its values, so that evaluating those few costs less than the group's summary: request
+// after request most values repeat (valuememo.go) while one or two are new (a request id, a query
+// value), which gives the group new contents and its summary nothing to remember.
+func (tx *Transaction) fewUnknown(epoch uint32, ri, g int32, r, head *ruleset.Rule) bool {
+	if epoch != 0 && tx.mayMemo[ri].epoch == epoch {
+		return false // the summary's verdict is remembered: cheaper still
+	}
+	tx.groupValues(g, r, head, 0)
+	base := tx.spanBase(g)
+	vals := tx.groupVals[tx.groupSpans[base]:tx.groupSpans[int(base)+len(r.Targets)]]
+	unknown := 0
+	for i := range vals {
+		if !tx.missed(ri, &vals[i]) {
+			if unknown++; unknown > fewValues || 4*unknown > len(vals) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fewValues is how many values without a remembered miss fewUnknown lets a rule evaluate one by
+// one instead of summarizing its group.
+const fewValues = 2
+
 // mayMatchIn is mayMatch, remembered per rule for the contents of an epoch (0: none).
+// A summary that rules the rule out rules it out for each value: a pure rule then remembers a
+// miss for every value, so that next time, with one value new, only that one need be evaluated
+// (fewUnknown).
 func (tx *Transaction) mayMatchIn(epoch uint32, ri, g, slot int32, r, head *ruleset.Rule) bool {
-	if epoch == 0 {
-		return tx.mayMatch(g, slot, r, head)
-	}
 	m := &tx.mayMemo[ri]
-	if m.epoch != epoch {
-		*m = mayVerdict{epoch: epoch, may: tx.mayMatch(g, slot, r, head)}
+	if epoch != 0 && m.epoch == epoch {
+		return m.may
 	}
-	return m.may
+	may := tx.mayMatch(g, slot, r, head)
+	if epoch != 0 {
+		*m = mayVerdict{epoch: epoch, may: may}
+	}
+	if !may && tx.e.pureMiss[ri] {
+		base := tx.spanBase(g)
+		vals := tx.groupVals[tx.groupSpans[base]:tx.groupSpans[int(base)+len(r.Targets)]]
+		for i := range vals {
+			tx.rememberMiss(ri, &vals[i])
+		}
+	}
+	return may
 }
 
 // The variants of one transaction (ctl exclusions in force) are not those of the next, but
