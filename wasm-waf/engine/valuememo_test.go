@@ -268,20 +268,7 @@ SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:n
 		if (it != nil) != c.blocked {
 			t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
 		}
-		if epoch == 0 {
-			t.Fatalf("request %d %s: no epoch (a value without a slot)", i, c.uri)
-		}
-		if c.same != "" && epochs[c.same] != 0 && epochs[c.same] != epoch {
-			t.Fatalf("request %d %s: epoch %d, want %d as for the same contents before", i, c.uri, epoch, epochs[c.same])
-		}
-		if c.same == "" {
-			for uri, other := range epochs {
-				if other == epoch {
-					t.Fatalf("request %d %s: epoch %d is also that of %s", i, c.uri, epoch, uri)
-				}
-			}
-		}
-		epochs[c.uri] = epoch
+		checkEpoch(t, epochs, i, c.uri, c.same, epoch)
 	}
 }
 
@@ -398,19 +385,27 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,s
 		if (it != nil) != c.blocked {
 			t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
 		}
-		if epoch == 0 {
-			t.Fatalf("request %d %s: no epoch (a value without a slot)", i, c.uri)
-		}
-		if c.same != "" && epochs[c.same] != epoch {
-			t.Fatalf("request %d %s: variant epoch %d, want %d as before", i, c.uri, epoch, epochs[c.same])
-		}
-		if c.same == "" {
-			for uri, other := range epochs {
-				if other == epoch {
-					t.Fatalf("request %d %s: variant epoch %d is also that of %s", i, c.uri, epoch, uri)
-				}
+		checkEpoch(t, epochs, i, c.uri, c.same, epoch)
+	}
+}
+
+// checkEpoch checks the epoch of request i (uri): it has one; it is that of request same when
+// same is set (the same contents), and no earlier request's otherwise. epochs maps the requests
+// seen so far to their epochs.
+func checkEpoch(t *testing.T, epochs map[string]uint32, i int, uri, same string, epoch uint32) {
+	t.Helper()
+	if epoch == 0 {
+		t.Fatalf("request %d %s: no epoch (a value without a slot)", i, uri)
+	}
+	if same != "" && epochs[same] != epoch {
+		t.Fatalf("request %d %s: epoch %d, want %d as for %s, which had the same contents", i, uri, epoch, epochs[same], same)
+	}
+	if same == "" {
+		for other, e := range epochs {
+			if e == epoch {
+				t.Fatalf("request %d %s: epoch %d is also that of %s", i, uri, epoch, other)
 			}
 		}
-		epochs[c.uri] = epoch
 	}
+	epochs[uri] = epoch
 }
