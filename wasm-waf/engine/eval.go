@@ -152,8 +152,13 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		epoch = tx.contentEpoch(group, r, head)
 	}
 	pure := tx.e.pureMiss[ri]
-	if pure && epoch != 0 && tx.ruleMissed[ri] == epoch {
-		return false
+	if pure && epoch != 0 {
+		if tx.ruleMissed[ri] == epoch {
+			return false
+		}
+		if fresh, ok := tx.newSinceMiss(ri, group); ok {
+			return tx.evalNew(ri, r, group, fresh, epoch)
+		}
 	}
 	if summary >= 0 && !(pure && tx.fewUnknown(epoch, ri, group, r, head)) && !tx.mayMatchIn(epoch, ri, group, summary, r, head) {
 		return false
@@ -171,23 +176,8 @@ func (tx *Transaction) evalRule(ri int32) bool {
 			}
 		}
 		for vi := range vals {
-			v := &vals[vi]
-			if pure && tx.missed(ri, v) {
-				continue
-			}
-			if r.MultiMatch {
-				if tx.multiMatch(r, v) {
-					matched = true
-				} else if pure {
-					tx.rememberMiss(ri, v)
-				}
-				continue
-			}
-			if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
+			if v := &vals[vi]; !(pure && tx.missed(ri, v)) && tx.evalValue(ri, r, v, pure) {
 				matched = true
-				tx.onMatch(r, v, tv)
-			} else if pure {
-				tx.rememberMiss(ri, v)
 			}
 		}
 		if group < 0 {
@@ -195,6 +185,39 @@ func (tx *Transaction) evalRule(ri int32) bool {
 		}
 	}
 	if pure && epoch != 0 && !matched {
+		tx.ruleMissed[ri] = epoch
+	}
+	return matched
+}
+
+// evalValue runs rule r's operator on v (after its transformations) and its actions on a match.
+// A pure rule remembers a miss.
+func (tx *Transaction) evalValue(ri int32, r *ruleset.Rule, v *val, pure bool) bool {
+	var matched bool
+	if r.MultiMatch {
+		matched = tx.multiMatch(r, v)
+	} else if tv := tx.transformed(v, r.Transform); tx.operator(ri, r, v, tv, r.Transform) {
+		matched = true
+		tx.onMatch(r, v, tv)
+	}
+	if !matched && pure {
+		tx.rememberMiss(ri, v)
+	}
+	return matched
+}
+
+// evalNew is evalRule for a pure rule that missed every value of its group's previous contents:
+// only the values new since then (at offsets fresh of the group's values) can match, and they
+// come in the order evalRule would visit them.
+func (tx *Transaction) evalNew(ri int32, r *ruleset.Rule, g int32, fresh []int32, epoch uint32) bool {
+	vals := tx.groupVals[tx.groupSpans[tx.spanBase(g)]:]
+	matched := false
+	for _, off := range fresh {
+		if v := &vals[off]; !tx.missed(ri, v) && tx.evalValue(ri, r, v, true) {
+			matched = true
+		}
+	}
+	if !matched {
 		tx.ruleMissed[ri] = epoch
 	}
 	return matched

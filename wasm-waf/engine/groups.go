@@ -246,6 +246,7 @@ func (tx *Transaction) variant(group int32, mask uint64, targets int) int32 {
 		tx.groupSpans = append(tx.groupSpans, 0)
 	}
 	tx.groupGen = append(tx.groupGen, 0)
+	tx.newVals = append(tx.newVals, newValues{})
 	tx.variants[len(tx.variants)-1].rawSummary = tx.variantSummary(id, 0)
 	return id
 }
@@ -265,6 +266,8 @@ func (tx *Transaction) variantSummary(group, node int32) int32 {
 func (tx *Transaction) resetVariants() {
 	tx.variants, tx.variantSummaries = tx.variants[:0], tx.variantSummaries[:0]
 	tx.groupGen = tx.groupGen[:len(tx.e.groups.spanBase)]
+	tx.newVals = tx.newVals[:len(tx.e.groups.spanBase)]
+	tx.newOffsets = tx.newOffsets[:0]
 	tx.groupSpans = tx.groupSpans[:tx.e.groups.spans]
 	tx.summaries = tx.summaries[:tx.e.groups.summaries]
 }
@@ -304,7 +307,10 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 		if static := int32(len(tx.e.groups.spanBase)); g < static {
 			tx.noteContent(g, tx.groupVals[tx.groupSpans[base]:])
 		} else {
-			tx.variants[g-static].epoch = tx.variantContentEpoch(tx.groupVals[tx.groupSpans[base]:])
+			vals := tx.groupVals[tx.groupSpans[base]:]
+			v := &tx.variants[g-static]
+			v.epoch = tx.variantContentEpoch(vals)
+			tx.noteVariantNew(g, v, vals)
 		}
 	}
 	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
@@ -335,6 +341,7 @@ func (tx *Transaction) noteContent(g int32, vals []val) {
 		same = same && seq[i] == v.stamp
 	}
 	if !same || tx.groupEpoch[g] == 0 {
+		tx.noteNew(g, tx.groupEpoch[g], seq, vals)
 		seq = seq[:0]
 		for i := range vals {
 			seq = append(seq, vals[i].stamp)
@@ -512,6 +519,99 @@ func (tx *Transaction) mayMatchIn(epoch uint32, ri, g, slot int32, r, head *rule
 		}
 	}
 	return may
+}
+
+// Request after request a group mostly changes by a value or two: Envoy gives each request a new
+// x-request-id, a client a new query value. A pure rule (valuememo.go) that missed every value of
+// the group's previous contents then only need look at the values new since: the others are
+// contents it missed. When a group takes new contents, the engine notes which of its values the
+// previous contents lacked (by stamp), if they are few.
+
+// newValues are the values of a group that its previous contents (epoch prev) lacked, as offsets
+// into its values in data generation gen.
+type newValues struct {
+	gen, prev  uint32
+	first, end int32 // in Transaction.newOffsets
+}
+
+// maxNewValues bounds the values evalNew evaluates one by one instead of the group's summary.
+const maxNewValues = 4
+
+// noteNew records which of vals, group g's contents, the contents of epoch prev (stamps old)
+// lacked.
+func (tx *Transaction) noteNew(g int32, prev uint32, old []uint32, vals []val) {
+	nv := &tx.newVals[g]
+	nv.prev = 0
+	if prev == 0 {
+		return
+	}
+	first := int32(len(tx.newOffsets))
+	for i := range vals {
+		s := vals[i].stamp
+		if i < len(old) && old[i] == s || slices.Contains(old, s) {
+			continue
+		}
+		if int32(len(tx.newOffsets))-first == maxNewValues {
+			tx.newOffsets = tx.newOffsets[:first]
+			return
+		}
+		tx.newOffsets = append(tx.newOffsets, int32(i))
+	}
+	*nv = newValues{gen: tx.dataGen, prev: prev, first: first, end: int32(len(tx.newOffsets))}
+}
+
+// newSinceMiss returns the offsets of group g's values that are new since contents in which rule
+// ri missed every value: by itself, or by its summary.
+func (tx *Transaction) newSinceMiss(ri, g int32) ([]int32, bool) {
+	nv := &tx.newVals[g]
+	if nv.prev == 0 || nv.gen != tx.dataGen || tx.groupGen[g] != tx.dataGen {
+		return nil, false
+	}
+	if m := &tx.mayMemo[ri]; tx.ruleMissed[ri] != nv.prev && !(m.epoch == nv.prev && !m.may) {
+		return nil, false
+	}
+	return tx.newOffsets[nv.first:nv.end], true
+}
+
+// variantLast is the epoch that the variant of a group under a set of exclusions last had.
+type variantLast struct {
+	group int32
+	mask  uint64
+	epoch uint32
+}
+
+// noteVariantNew is noteNew for a variant (group g), against the contents of the variant with
+// the same group and exclusions in an earlier transaction, if still kept (variantEpochs).
+func (tx *Transaction) noteVariantNew(g int32, v *groupVariant, vals []val) {
+	tx.newVals[g].prev = 0
+	if v.epoch == 0 {
+		return
+	}
+	last := -1
+	for i := range tx.variantLast {
+		if l := &tx.variantLast[i]; l.group == v.group && l.mask == v.mask {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		if len(tx.variantLast) == variantEpochsKept {
+			return
+		}
+		tx.variantLast = append(tx.variantLast, variantLast{group: v.group, mask: v.mask})
+		last = len(tx.variantLast) - 1
+	}
+	prev := tx.variantLast[last].epoch
+	tx.variantLast[last].epoch = v.epoch
+	if prev == 0 || prev == v.epoch {
+		return
+	}
+	for i := range tx.variantEpochs {
+		if ve := &tx.variantEpochs[i]; ve.epoch == prev {
+			tx.noteNew(g, prev, ve.stamps, vals)
+			return
+		}
+	}
 }
 
 // The variants of one transaction (ctl exclusions in force) are not those of the next, but

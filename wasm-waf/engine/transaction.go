@@ -91,9 +91,14 @@ type Transaction struct {
 	groupSameGen []uint32
 	// ruleMissed[i] is the epoch of the group that rule i missed entirely (eval.go).
 	ruleMissed []uint32
-	// variantEpochs are the contents of recent variants (groups.go).
+	// variantEpochs are the contents of recent variants (groups.go), variantLast the latest
+	// epoch of each variant.
 	variantEpochs []variantEpoch
-	sources       [sourceSingle]sourceState
+	variantLast   []variantLast
+	// newVals[g] are the values of group g (or variant) new since its previous contents.
+	newVals    []newValues
+	newOffsets []int32
+	sources    [sourceSingle]sourceState
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -182,6 +187,7 @@ func newTransaction(e *Engine) *Transaction {
 		missWords: (len(e.rs.Rules) + 63) / 64,
 
 		groupGen:     make([]uint32, len(e.groups.spanBase)),
+		newVals:      make([]newValues, len(e.groups.spanBase)),
 		groupEpoch:   make([]uint32, len(e.groups.spanBase)),
 		groupStamps:  make([][]uint32, len(e.groups.spanBase)),
 		mayMemo:      make([]mayVerdict, len(e.rs.Rules)),

@@ -80,7 +80,8 @@ func (tx *Transaction) resetStamps() {
 	clear(tx.groupEpoch)
 	clear(tx.mayMemo)
 	clear(tx.ruleMissed)
-	tx.variantEpochs = tx.variantEpochs[:0]
+	tx.variantEpochs, tx.variantLast = tx.variantEpochs[:0], tx.variantLast[:0]
+	clear(tx.newVals)
 	for g := range tx.groupStamps {
 		tx.groupStamps[g], tx.groupSeen[g] = tx.groupStamps[g][:0], tx.groupSeen[g][:0]
 	}
