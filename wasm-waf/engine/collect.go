@@ -234,6 +234,19 @@ const (
 	sourceSingle
 )
 
+// entryValues reports how collect builds the values of v, a variable of list sources: one per
+// selected entry, its key (names) or its value; ok is false when they are not one per entry.
+func entryValues(v ruleset.Var) (names, ok bool) {
+	switch v {
+	case ruleset.VarArgsNames, ruleset.VarArgsGetNames, ruleset.VarArgsPostNames, ruleset.VarRequestHeadersNames,
+		ruleset.VarRequestCookiesNames:
+		return true, true
+	case ruleset.VarArgsCombinedSize:
+		return false, false
+	}
+	return false, true
+}
+
 // sourcesOf returns the sources from which collect builds the values of v (kept next to collect:
 // the two must agree), and false for variables whose values come from anything else.
 func sourcesOf(v ruleset.Var) ([]source, bool) {

@@ -157,7 +157,7 @@ func (tx *Transaction) evalRule(ri int32) bool {
 			return false
 		}
 		if fresh, ok := tx.newSinceMiss(ri, group); ok {
-			return tx.evalNew(ri, r, group, fresh, epoch)
+			return tx.evalNew(ri, r, fresh, epoch)
 		}
 	}
 	if summary >= 0 && !(pure && tx.fewUnknown(epoch, ri, group, r, head)) && !tx.mayMatchIn(epoch, ri, group, summary, r, head) {
@@ -207,13 +207,11 @@ func (tx *Transaction) evalValue(ri int32, r *ruleset.Rule, v *val, pure bool) b
 }
 
 // evalNew is evalRule for a pure rule that missed every value of its group's previous contents:
-// only the values new since then (at offsets fresh of the group's values) can match, and they
-// come in the order evalRule would visit them.
-func (tx *Transaction) evalNew(ri int32, r *ruleset.Rule, g int32, fresh []int32, epoch uint32) bool {
-	vals := tx.groupVals[tx.groupSpans[tx.spanBase(g)]:]
+// only the values new since then can match, and they come in the order evalRule would visit them.
+func (tx *Transaction) evalNew(ri int32, r *ruleset.Rule, fresh []val, epoch uint32) bool {
 	matched := false
-	for _, off := range fresh {
-		if v := &vals[off]; !tx.missed(ri, v) && tx.evalValue(ri, r, v, true) {
+	for i := range fresh {
+		if v := &fresh[i]; !tx.missed(ri, v) && tx.evalValue(ri, r, v, true) {
 			matched = true
 		}
 	}

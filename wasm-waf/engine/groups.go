@@ -35,8 +35,10 @@ type groupPlan struct {
 	rawSummary []int32
 	summaries  int
 	// sources[g] are what group g's values are collected from, nil when some target reads
-	// anything else (collect.go's sourcesOf).
-	sources [][]source
+	// anything else (collect.go's sourcesOf); targetSources[g][k] are target k's, as indices
+	// into sources[g].
+	sources       [][]source
+	targetSources [][][]int8
 	// triggers[n] are the bytes without which pipeline n changes no value (see
 	// transform.Unchanged); rewrites[n]: some step of it rewrites every value.
 	triggers []ruleset.ByteSet
@@ -99,7 +101,9 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 			p.spanBase = append(p.spanBase, int32(p.spans))
 			p.spans += len(r.Targets) + 1
 			p.rawSummary = append(p.rawSummary, slot(g, 0))
-			p.sources = append(p.sources, groupSources(r.Targets))
+			srcs, targetSrcs := groupSources(r.Targets)
+			p.sources = append(p.sources, srcs)
+			p.targetSources = append(p.targetSources, targetSrcs)
 		}
 		p.groupOf[i] = g
 		if summarizable(rs, r) {
@@ -123,24 +127,32 @@ func planGroups(rs *ruleset.Ruleset) groupPlan {
 	return p
 }
 
-func groupSources(targets []ruleset.Target) []source {
-	var out []source
-	for _, t := range targets {
+func groupSources(targets []ruleset.Target) ([]source, [][]int8) {
+	out := []source{} // none: reads nothing, always the same
+	perTarget := make([][]int8, len(targets))
+	for k, t := range targets {
 		srcs, ok := sourcesOf(t.Var)
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		for _, src := range srcs {
-			if !slices.Contains(out, src) {
+			i := slices.Index(out, src)
+			if i < 0 {
+				i = len(out)
 				out = append(out, src)
 			}
+			perTarget[k] = append(perTarget[k], int8(i))
 		}
 	}
-	if out == nil {
-		out = []source{} // reads nothing: always the same
+	if len(out) > maxGroupSources {
+		return nil, nil
 	}
-	return out
+	return out, perTarget
 }
+
+// maxGroupSources bounds the sources of a group whose contents the engine follows (there are
+// fewer than 20 list sources and a few dozen single variables).
+const maxGroupSources = 32
 
 // summarizable reports whether a group summary can prove that rule r does not match. A negated
 // operator matches when the operand does not, so it cannot be decided that way. multiMatch rules
@@ -267,7 +279,7 @@ func (tx *Transaction) resetVariants() {
 	tx.variants, tx.variantSummaries = tx.variants[:0], tx.variantSummaries[:0]
 	tx.groupGen = tx.groupGen[:len(tx.e.groups.spanBase)]
 	tx.newVals = tx.newVals[:len(tx.e.groups.spanBase)]
-	tx.newOffsets = tx.newOffsets[:0]
+	tx.newBuf = tx.newBuf[:0]
 	tx.groupSpans = tx.groupSpans[:tx.e.groups.spans]
 	tx.summaries = tx.summaries[:tx.e.groups.summaries]
 }
@@ -331,7 +343,7 @@ type mayVerdict struct {
 // a slot nor a constant content (unsetStamp).
 func (tx *Transaction) noteContent(g int32, vals []val) {
 	seq := tx.groupStamps[g]
-	same := len(seq) == len(vals)
+	same := len(seq) == len(vals) && !tx.groupStale[g]
 	for i := range vals {
 		v := &vals[i]
 		if uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
@@ -340,15 +352,29 @@ func (tx *Transaction) noteContent(g int32, vals []val) {
 		}
 		same = same && seq[i] == v.stamp
 	}
+	// Found current from its sources in this generation (unchanged, or derived): the epoch stands.
+	current := tx.groupSameGen[g] == tx.dataGen && tx.groupEpoch[g] != 0
 	if !same || tx.groupEpoch[g] == 0 {
-		tx.noteNew(g, tx.groupEpoch[g], seq, vals)
+		if !current {
+			prev := tx.groupEpoch[g]
+			if tx.groupStale[g] {
+				prev = 0 // the previous contents' stamps are unknown
+			}
+			tx.noteNew(g, prev, seq, vals)
+			tx.groupEpoch[g] = tx.nextStamp()
+		}
 		seq = seq[:0]
 		for i := range vals {
 			seq = append(seq, vals[i].stamp)
 		}
-		tx.groupStamps[g], tx.groupEpoch[g] = seq, tx.nextStamp()
+		tx.groupStamps[g], tx.groupStale[g] = seq, false
 	}
-	// What the sources held: while they hold it, so does the group (groupUnchanged).
+	tx.noteSeen(g)
+}
+
+// noteSeen records what group g's sources hold now: while they hold it, so does the group
+// (groupUnchanged).
+func (tx *Transaction) noteSeen(g int32) {
 	seen := tx.groupSeen[g][:0]
 	for _, src := range tx.e.groups.sources[g] {
 		seen = append(seen, tx.sourceEpoch(src))
@@ -374,6 +400,9 @@ func (tx *Transaction) groupUnchanged(g int32) bool {
 type sourceState struct {
 	gen, epoch uint32
 	stamps     []uint32 // key and value stamps of the entries
+	// fresh are the entries that the contents of epoch prev lacked (noteNew).
+	prev  uint32
+	fresh []int32
 }
 
 // sourceEpoch names the contents of source src in the current data generation: an epoch that
@@ -406,6 +435,7 @@ func (tx *Transaction) sourceEpoch(src source) uint32 {
 		same = same && st.stamps[2*i] == e.keyStamp && st.stamps[2*i+1] == e.stamp
 	}
 	if !same || st.epoch == 0 {
+		st.noteNew(list)
 		st.stamps = st.stamps[:0]
 		for i := range list {
 			st.stamps = append(st.stamps, list[i].keyStamp, list[i].stamp)
@@ -413,6 +443,36 @@ func (tx *Transaction) sourceEpoch(src source) uint32 {
 		st.epoch = tx.nextStamp()
 	}
 	return st.epoch
+}
+
+// noteNew records which entries of list, the source's new contents, its contents of epoch
+// st.epoch lacked: their indices, if they are few, and that epoch as prev.
+func (st *sourceState) noteNew(list []entry) {
+	st.prev, st.fresh = 0, st.fresh[:0]
+	if st.epoch == 0 {
+		return
+	}
+	for i := range list {
+		if i < len(st.stamps)/2 && st.stamps[2*i] == list[i].keyStamp && st.stamps[2*i+1] == list[i].stamp || st.held(&list[i]) {
+			continue
+		}
+		if len(st.fresh) == maxNewValues {
+			st.fresh = st.fresh[:0]
+			return
+		}
+		st.fresh = append(st.fresh, int32(i))
+	}
+	st.prev = st.epoch
+}
+
+// held reports whether the source's recorded contents have entry e.
+func (st *sourceState) held(e *entry) bool {
+	for i := 0; i+1 < len(st.stamps); i += 2 {
+		if st.stamps[i] == e.keyStamp && st.stamps[i+1] == e.stamp {
+			return true
+		}
+	}
+	return false
 }
 
 // contentEpoch returns the epoch of the contents that rule r (chain starter head) reads in group
@@ -430,7 +490,7 @@ func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
 	}
 	if tx.groupUnchanged(g) {
 		tx.groupSameGen[g] = tx.dataGen
-	} else {
+	} else if !tx.deriveNew(g, r, head) {
 		tx.groupValues(g, r, head, 0) // collected: noteContent gives the epoch
 	}
 	return tx.groupEpoch[g]
@@ -527,11 +587,11 @@ func (tx *Transaction) mayMatchIn(epoch uint32, ri, g, slot int32, r, head *rule
 // contents it missed. When a group takes new contents, the engine notes which of its values the
 // previous contents lacked (by stamp), if they are few.
 
-// newValues are the values of a group that its previous contents (epoch prev) lacked, as offsets
-// into its values in data generation gen.
+// newValues are the values of a group that its previous contents (epoch prev) lacked, noted in
+// data generation gen.
 type newValues struct {
 	gen, prev  uint32
-	first, end int32 // in Transaction.newOffsets
+	first, end int32 // in Transaction.newBuf
 }
 
 // maxNewValues bounds the values evalNew evaluates one by one instead of the group's summary.
@@ -545,32 +605,99 @@ func (tx *Transaction) noteNew(g int32, prev uint32, old []uint32, vals []val) {
 	if prev == 0 {
 		return
 	}
-	first := int32(len(tx.newOffsets))
+	first := int32(len(tx.newBuf))
 	for i := range vals {
 		s := vals[i].stamp
 		if i < len(old) && old[i] == s || slices.Contains(old, s) {
 			continue
 		}
-		if int32(len(tx.newOffsets))-first == maxNewValues {
-			tx.newOffsets = tx.newOffsets[:first]
+		if int32(len(tx.newBuf))-first == maxNewValues {
+			tx.newBuf = tx.newBuf[:first]
 			return
 		}
-		tx.newOffsets = append(tx.newOffsets, int32(i))
+		tx.newBuf = append(tx.newBuf, vals[i])
 	}
-	*nv = newValues{gen: tx.dataGen, prev: prev, first: first, end: int32(len(tx.newOffsets))}
+	*nv = newValues{gen: tx.dataGen, prev: prev, first: first, end: int32(len(tx.newBuf))}
 }
 
-// newSinceMiss returns the offsets of group g's values that are new since contents in which rule
-// ri missed every value: by itself, or by its summary.
-func (tx *Transaction) newSinceMiss(ri, g int32) ([]int32, bool) {
+// newSinceMiss returns group g's values that are new since contents in which rule ri missed every
+// value: by itself, or by its summary.
+func (tx *Transaction) newSinceMiss(ri, g int32) ([]val, bool) {
 	nv := &tx.newVals[g]
-	if nv.prev == 0 || nv.gen != tx.dataGen || tx.groupGen[g] != tx.dataGen {
+	if nv.prev == 0 || nv.gen != tx.dataGen {
 		return nil, false
 	}
 	if m := &tx.mayMemo[ri]; tx.ruleMissed[ri] != nv.prev && !(m.epoch == nv.prev && !m.may) {
 		return nil, false
 	}
-	return tx.newOffsets[nv.first:nv.end], true
+	return tx.newBuf[nv.first:nv.end], true
+}
+
+// deriveNew gives ruleset group g (read by rule r, chain starter head) new contents without
+// collecting it, when its sources changed by a few entries since it was last current: the group's
+// new values are among those that its targets select from the new entries, and the rest are
+// values it held. It reports whether it did.
+func (tx *Transaction) deriveNew(g int32, r, head *ruleset.Rule) bool {
+	srcs, seen := tx.e.groups.sources[g], tx.groupSeen[g]
+	if srcs == nil || tx.groupEpoch[g] == 0 || len(seen) != len(srcs) {
+		return false
+	}
+	var changed [maxGroupSources]bool
+	for i, src := range srcs {
+		epoch := tx.sourceEpoch(src)
+		if epoch == 0 || seen[i] == 0 {
+			return false
+		}
+		if changed[i] = epoch != seen[i]; changed[i] && src < sourceSingle && tx.sources[src].prev != seen[i] {
+			return false // changed since, by more than sourceState.noteNew saw
+		}
+	}
+	// In collect's order: targets, their sources, the entries. A ruleset group is collected
+	// without ctl exclusions (groupValues).
+	first := int32(len(tx.newBuf))
+	ctl := tx.exclusions
+	tx.exclusions = nil
+	ok := tx.selectNew(g, r, head, srcs, &changed, first)
+	tx.exclusions = ctl
+	if !ok {
+		tx.newBuf = tx.newBuf[:first]
+		return false
+	}
+	tx.newVals[g] = newValues{gen: tx.dataGen, prev: tx.groupEpoch[g], first: first, end: int32(len(tx.newBuf))}
+	tx.groupEpoch[g] = tx.nextStamp()
+	tx.groupStale[g] = true // its stamps are not known until it is collected
+	tx.noteSeen(g)
+	tx.groupSameGen[g] = tx.dataGen
+	return true
+}
+
+// selectNew appends to newBuf the values that group g's targets (rule r's) take from the changed
+// sources' new entries, and reports whether they are few (maxNewValues).
+func (tx *Transaction) selectNew(g int32, r, head *ruleset.Rule, srcs []source, changed *[maxGroupSources]bool, first int32) bool {
+	for k, tsrcs := range tx.e.groups.targetSources[g] {
+		t := &r.Targets[k]
+		for _, i := range tsrcs {
+			if !changed[i] {
+				continue
+			}
+			if src := srcs[i]; src >= sourceSingle {
+				tx.newBuf = tx.collect(tx.newBuf, t, r, head)
+			} else {
+				names, ok := entryValues(t.Var)
+				if !ok {
+					return false
+				}
+				list := tx.sourceList(src)
+				for _, e := range tx.sources[src].fresh {
+					tx.newBuf = tx.fromList(tx.newBuf, t, r, head, t.Var, list[e:e+1], names)
+				}
+			}
+			if int32(len(tx.newBuf))-first > maxNewValues {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // variantLast is the epoch that the variant of a group under a set of exclusions last had.

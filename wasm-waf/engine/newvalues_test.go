@@ -21,6 +21,10 @@ SecRule ARGS "@pm sqlmap nikto" "id:22,phase:1,pass,log,multiMatch,t:none,t:lowe
 SecRule ARGS|REQUEST_HEADERS "@detectXSS" "id:23,phase:2,pass,log,t:none,t:urlDecodeUni,t:htmlEntityDecode,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS:q "@rx ^([a-z]+)$" "id:24,phase:2,pass,log,capture,chain"
 	SecRule TX:1 "@streq abc" "setvar:tx.abc=1"
+SecRule REQUEST_HEADERS:X-Mode "@streq off" "id:11,phase:1,pass,nolog,ctl:ruleRemoveById=27"
+SecRule REQUEST_URI|ARGS_NAMES|REQUEST_HEADERS_NAMES "@rx (?i)visit=9&|^x-mode$|^skip$" "id:25,phase:1,pass,log,t:none,t:lowercase,multiMatch,msg:'%{MATCHED_VAR}'"
+SecRule ARGS_COMBINED_SIZE|REQUEST_HEADERS:X-Mode "@gt 40" "id:26,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule ARGS_GET "@rx ^\d+$" "id:27,phase:1,pass,log,t:none,msg:'%{MATCHED_VAR_NAME}'"
 SecRule TX:phone "@ge 2" "id:30,phase:2,deny,status:403"`
 
 var (
@@ -128,8 +132,15 @@ func TestRequestsWithNewValuesDecideAsANewEngine(t *testing.T) {
 		base("r14", "%3Cscript%3Ealert(1)%3C/script%3E"),
 		base("123-4567", "555-0100"), // two new values match rule 20: both are logged, in order
 		base("r16", "16"),
+		base("r17", "union%20select%20password%20from%20users"), // ARGS_COMBINED_SIZE, a value of all entries, over 40
+		base("r18", "18"),
+		base("r19", "9"), // REQUEST_URI, a single value, matches rule 25
 	}
 	checkSequence(t, rs, reqs)
+	// A group that no rule read while its sources changed (rule 27, removed by rule 11) is
+	// collected anew: its sources' new entries are new since another request than the one it last saw.
+	off := [][2]string{{"X-Mode", "off"}}
+	checkSequence(t, rs, []req{{uri: "/p?q=x"}, {uri: "/p?q=x&a=7", headers: off}, {uri: "/p?q=x&a=7&b=y"}})
 }
 
 func FuzzRequestSequencesDecideAsANewEngine(f *testing.F) {

@@ -96,8 +96,10 @@ type Transaction struct {
 	variantEpochs []variantEpoch
 	variantLast   []variantLast
 	// newVals[g] are the values of group g (or variant) new since its previous contents.
-	newVals    []newValues
-	newOffsets []int32
+	newVals []newValues
+	newBuf  []val
+	// groupStale[g]: group g's epoch was derived (deriveNew), groupStamps[g] are not its stamps.
+	groupStale []bool
 	sources    [sourceSingle]sourceState
 
 	singles   [ruleset.VarResponse + 1]entry
@@ -188,6 +190,7 @@ func newTransaction(e *Engine) *Transaction {
 
 		groupGen:     make([]uint32, len(e.groups.spanBase)),
 		newVals:      make([]newValues, len(e.groups.spanBase)),
+		groupStale:   make([]bool, len(e.groups.spanBase)),
 		groupEpoch:   make([]uint32, len(e.groups.spanBase)),
 		groupStamps:  make([][]uint32, len(e.groups.spanBase)),
 		mayMemo:      make([]mayVerdict, len(e.rs.Rules)),
