@@ -357,10 +357,10 @@ func measureRuntime(ctx context.Context, wasm, config []byte, opts wasmhost.Opti
 	for _, r := range traffic() {
 		n := timed
 		if opts.Interpreter && !strings.HasPrefix(r.kind, "benign GET") {
-			n = max(timed/5, 200)
+			n = max(timed/5, min(timed, 200))
 		}
 		lr := LatencyResult{Kind: r.kind, N: n}
-		for i := 0; i < max(n/10, 50); i++ { // warm up: lazy regexes, free lists
+		for i := 0; i < max(n/10, 20); i++ { // warm up: lazy regexes, free lists
 			if _, err := do(vm, r); err != nil {
 				return nil, err
 			}
