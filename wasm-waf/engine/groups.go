@@ -714,19 +714,24 @@ func (tx *Transaction) noteVariantNew(g int32, v *groupVariant, vals []val) {
 	if v.epoch == 0 {
 		return
 	}
-	last := -1
+	last, oldest := -1, 0
 	for i := range tx.variantLast {
-		if l := &tx.variantLast[i]; l.group == v.group && l.mask == v.mask {
+		l := &tx.variantLast[i]
+		if l.group == v.group && l.mask == v.mask {
 			last = i
 			break
 		}
+		if l.epoch < tx.variantLast[oldest].epoch {
+			oldest = i
+		}
 	}
 	if last < 0 {
-		if len(tx.variantLast) == variantEpochsKept {
-			return
+		// Not seen lately: it takes the place of the one seen least lately.
+		if last = oldest; len(tx.variantLast) < variantEpochsKept {
+			tx.variantLast = append(tx.variantLast, variantLast{})
+			last = len(tx.variantLast) - 1
 		}
-		tx.variantLast = append(tx.variantLast, variantLast{group: v.group, mask: v.mask})
-		last = len(tx.variantLast) - 1
+		tx.variantLast[last] = variantLast{group: v.group, mask: v.mask}
 	}
 	prev := tx.variantLast[last].epoch
 	tx.variantLast[last].epoch = v.epoch
