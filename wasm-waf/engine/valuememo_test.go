@@ -281,11 +281,7 @@ SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:ur
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := []struct {
-		uri, header string
-		blocked     bool
-		read        string
-	}{
+	checkReads(t, rs, []readCase{
 		{"/a?q=1", "x", false, "collected"},
 		{"/a?q=1", "y", false, "unchanged"},
 		{"/a?q=union+select", "y", true, "derived"},
@@ -294,22 +290,38 @@ SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:ur
 		{"/a?q=1", "w", false, "unchanged"},
 		{"/b?q=1", "w", false, "derived"},
 		{"/union%20select?q=1", "w", true, "derived"},
-	}
+	})
+}
+
+// readCase is a request (with an X-Id header unless empty), whether it is blocked, and how the
+// group of rule 1 is found current for it (howRead).
+type readCase struct {
+	uri, header string
+	blocked     bool
+	read        string
+}
+
+func checkReads(t *testing.T, rs *ruleset.Ruleset, requests []readCase) {
+	t.Helper()
 	e := New(rs)
 	g := e.groups.groupOf[0]
 	for i, c := range requests {
+		var headers [][2]string
+		if c.header != "" {
+			headers = [][2]string{{"X-Id", c.header}}
+		}
 		tx := e.NewTransaction()
-		it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", [][2]string{{"X-Id", c.header}})
+		it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", headers)
 		read, epoch := howRead(tx, g), tx.groupEpoch[g]
 		tx.Close()
 		if (it != nil) != c.blocked {
-			t.Fatalf("request %d %s (X-Id %s): interruption %v, want blocked %v", i, c.uri, c.header, it, c.blocked)
+			t.Fatalf("request %d %s (X-Id %q): interruption %v, want blocked %v", i, c.uri, c.header, it, c.blocked)
 		}
 		if epoch == 0 {
 			t.Fatalf("request %d %s: no epoch (a value without a slot)", i, c.uri)
 		}
 		if read != c.read {
-			t.Fatalf("request %d %s (X-Id %s): group %s, want %s", i, c.uri, c.header, read, c.read)
+			t.Fatalf("request %d %s (X-Id %q): group %s, want %s", i, c.uri, c.header, read, c.read)
 		}
 	}
 }
@@ -334,34 +346,13 @@ SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := []struct {
-		uri     string
-		blocked bool
-		read    string
-	}{
-		{"/?q=abc", false, "collected"},
-		{"/?q=abc", false, "unchanged"},
-		{"/?q=a%20b", true, "derived"},
-		{"/?q=abc", false, "collected"},
-		{"/?q=abc", false, "unchanged"},
-	}
-	e := New(rs)
-	g := e.groups.groupOf[0]
-	for i, c := range requests {
-		tx := e.NewTransaction()
-		it := tx.ProcessRequestHeaders("GET", c.uri, "HTTP/1.1", nil)
-		read, epoch := howRead(tx, g), tx.groupEpoch[g]
-		tx.Close()
-		if (it != nil) != c.blocked {
-			t.Fatalf("request %d %s: interruption %v, want blocked %v", i, c.uri, it, c.blocked)
-		}
-		if epoch == 0 {
-			t.Fatalf("request %d %s: no epoch (a value without a slot)", i, c.uri)
-		}
-		if read != c.read {
-			t.Fatalf("request %d %s: group %s, want %s", i, c.uri, read, c.read)
-		}
-	}
+	checkReads(t, rs, []readCase{
+		{"/?q=abc", "", false, "collected"},
+		{"/?q=abc", "", false, "unchanged"},
+		{"/?q=a%20b", "", true, "derived"},
+		{"/?q=abc", "", false, "collected"},
+		{"/?q=abc", "", false, "unchanged"},
+	})
 }
 
 // Variants (a ctl exclusion in force) are made anew by each transaction; one with the contents of
