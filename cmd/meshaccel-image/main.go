@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	layoutDir := fs.String("oci-layout", "", "write the image into this OCI layout directory")
 	tarballPath := fs.String("tarball", "", "write the image as a tarball (docker save format) to this file")
 	pushRef := fs.String("push", "", "push the image to this reference (registry/repository:tag)")
+	insecure := fs.Bool("insecure", false, "allow plain HTTP to the -push registry (loopback registries always use HTTP)")
 	tag := fs.String("tag", "", "name of the image in the layout and tarball (default: the -push reference, else "+defaultRepositoryPrefix+"<name>:<version>)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,8 +65,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if nameFromBinary {
 		*imageName = filepath.Base(*binaryPath)
 	}
+	var push name.Reference
 	if *pushRef != "" {
-		if _, err := name.ParseReference(*pushRef); err != nil {
+		var err error
+		if push, err = image.PushReference(*pushRef, *insecure); err != nil {
 			return fmt.Errorf("-push %q: %w", *pushRef, err)
 		}
 	}
@@ -104,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "tarball  %s\n", *tarballPath)
 	}
 	if *pushRef != "" {
-		pinned, err := image.Push(img.Image, *pushRef, remote.WithUserAgent("meshaccel-image"))
+		pinned, err := image.Push(img.Image, push, remote.WithUserAgent("meshaccel-image"))
 		if err != nil {
 			return err
 		}

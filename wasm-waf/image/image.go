@@ -89,10 +89,10 @@ func (i *Image) WriteLayout(dir, refName string) error { return WriteLayout(i.Im
 // loadable by docker, podman, crane and kind) tagged ref.
 func (i *Image) WriteTarball(path, ref string) error { return WriteTarball(i.Image, path, ref) }
 
-// Push uploads the image to ref (registry/repository:tag) with the
-// credentials of the default keychain (docker config, credential helpers).
-// It returns the pushed reference pinned by digest.
-func (i *Image) Push(ref string, opts ...remote.Option) (name.Digest, error) {
+// Push uploads the image to ref (PushReference) with the credentials of the
+// default keychain (docker config, credential helpers). It returns the pushed
+// reference pinned by digest.
+func (i *Image) Push(ref name.Reference, opts ...remote.Option) (name.Digest, error) {
 	return Push(i.Image, ref, opts...)
 }
 

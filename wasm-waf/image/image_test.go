@@ -3,11 +3,14 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -152,6 +155,40 @@ func TestBuildRejectsNonWasm(t *testing.T) {
 	}
 }
 
+// A registry reached over plain HTTP under a name that is not loopback's (a registry inside a
+// cluster, a lab machine): pushing needs --insecure, and gets through with it. The transport
+// takes every connection to the test registry, whatever the name.
+func TestPushOverPlainHTTPNeedsInsecure(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(nilLogger())))
+	defer srv.Close()
+	toRegistry := remote.WithTransport(&http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}})
+	img, err := Build(testWasm("insecure"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ref = "registry.lab.example:5000/meshaccel/waf-plugin:v1"
+	secure, err := PushReference(ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.Push(secure, toRegistry); err == nil {
+		t.Fatalf("push to %s over plain HTTP without insecure succeeded; it must insist on TLS", ref)
+	}
+	insecure, err := PushReference(ref, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := img.Push(insecure, toRegistry)
+	if err != nil {
+		t.Fatalf("push with insecure: %v", err)
+	}
+	if pinned.DigestStr() != img.Digest.String() {
+		t.Errorf("pushed digest %s, built %s", pinned.DigestStr(), img.Digest)
+	}
+}
+
 func TestPushAndPullFromRegistry(t *testing.T) {
 	srv := httptest.NewServer(registry.New(registry.Logger(nilLogger())))
 	defer srv.Close()
@@ -163,7 +200,11 @@ func TestPushAndPullFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := host + "/meshaccel/waf-plugin:v1"
-	pinned, err := img.Push(ref)
+	pushTo, err := PushReference(ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := img.Push(pushTo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,13 +166,20 @@ func WriteTarball(img v1.Image, path, ref string) error {
 	return os.Rename(tmp, path)
 }
 
-// Push uploads img to ref (registry/repository:tag) with the credentials of the default keychain
-// (docker config, credential helpers) and returns the pushed reference pinned by digest.
-func Push(img v1.Image, ref string, opts ...remote.Option) (name.Digest, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return name.Digest{}, fmt.Errorf("image: push reference %q: %w", ref, err)
+// PushReference parses where to push (registry/repository:tag). insecure allows plain HTTP to the
+// registry; loopback registries get it anyway.
+func PushReference(ref string, insecure bool) (name.Reference, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
 	}
+	return name.ParseReference(ref, opts...)
+}
+
+// Push uploads img to r with the credentials of the default keychain (docker config, credential
+// helpers) and returns the pushed reference pinned by digest. r's registry says whether plain
+// HTTP is allowed (PushReference).
+func Push(img v1.Image, r name.Reference, opts ...remote.Option) (name.Digest, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("image: digest: %w", err)

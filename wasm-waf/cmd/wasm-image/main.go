@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/image"
@@ -76,15 +75,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "tarball       %s (%s)\n", *tarballPath, ref)
 	}
 	if *pushRef != "" {
-		var opts []name.Option
-		if *insecure {
-			opts = append(opts, name.Insecure)
-		}
-		r, err := name.ParseReference(*pushRef, opts...)
+		r, err := image.PushReference(*pushRef, *insecure)
 		if err != nil {
 			return fmt.Errorf("--push %q: %w", *pushRef, err)
 		}
-		pinned, err := img.Push(r.String(), remote.WithUserAgent("meshaccel-wasm-image"))
+		pinned, err := img.Push(r, remote.WithUserAgent("meshaccel-wasm-image"))
 		if err != nil {
 			return err
 		}
