@@ -201,7 +201,8 @@ type groupVariant struct {
 	mask       uint64 // bit i: tx.exclusions[i] covers the rules that read this variant
 	spanBase   int32
 	rawSummary int32
-	epoch      uint32 // of its contents once collected (variantContentEpoch)
+	epoch      uint32 // of its contents once collected (variantContentEpoch) or derived
+	derivedGen uint32 // the data generation in which its epoch was derived (deriveVariant)
 }
 
 type variantSummary struct{ group, node int32 }
@@ -320,9 +321,12 @@ func (tx *Transaction) groupValues(g int32, r, head *ruleset.Rule, ti int) []val
 			tx.noteContent(g, tx.groupVals[tx.groupSpans[base]:])
 		} else {
 			vals := tx.groupVals[tx.groupSpans[base]:]
-			v := &tx.variants[g-static]
-			v.epoch = tx.variantContentEpoch(vals)
-			tx.noteVariantNew(g, v, vals)
+			if v := &tx.variants[g-static]; v.derivedGen == tx.dataGen {
+				tx.keepVariantEpoch(v.epoch, vals) // derived in this generation: the epoch stands
+			} else {
+				v.epoch = tx.variantContentEpoch(vals)
+				tx.noteVariantNew(g, v, vals)
+			}
 		}
 	}
 	return tx.groupVals[tx.groupSpans[int(base)+ti]:tx.groupSpans[int(base)+ti+1]]
@@ -480,7 +484,9 @@ func (st *sourceState) held(e *entry) bool {
 // collected, and takes the epoch of earlier variants with the same contents.
 func (tx *Transaction) contentEpoch(g int32, r, head *ruleset.Rule) uint32 {
 	if static := int32(len(tx.e.groups.spanBase)); g >= static {
-		tx.groupValues(g, r, head, 0)
+		if v := &tx.variants[g-static]; tx.groupGen[g] != tx.dataGen && v.derivedGen != tx.dataGen && !tx.deriveVariant(g, v, r, head) {
+			tx.groupValues(g, r, head, 0)
+		}
 		return tx.variants[g-static].epoch
 	}
 	// Collected in this data generation, or found unchanged: the epoch is current. Each rule of
@@ -512,10 +518,11 @@ func (tx *Transaction) knownMiss(ri int32) bool {
 	}
 	var epoch uint32
 	if static := int32(len(tx.e.groups.spanBase)); g >= static {
-		if tx.groupGen[g] != tx.dataGen {
-			return false // not collected yet
+		v := &tx.variants[g-static]
+		if tx.groupGen[g] != tx.dataGen && v.derivedGen != tx.dataGen {
+			return false // not collected or derived yet
 		}
-		epoch = tx.variants[g-static].epoch
+		epoch = v.epoch
 	} else {
 		if tx.groupGen[g] != tx.dataGen && tx.groupSameGen[g] != tx.dataGen {
 			return false // not known to be current yet
@@ -700,11 +707,14 @@ func (tx *Transaction) selectNew(g int32, r, head *ruleset.Rule, srcs []source, 
 	return true
 }
 
-// variantLast is the epoch that the variant of a group under a set of exclusions last had.
+// variantLast is the epoch that the variant of a group under a set of exclusions last had, what
+// those exclusions removed, and what the group's sources held then.
 type variantLast struct {
 	group int32
 	mask  uint64
 	epoch uint32
+	excl  []ruleset.Exclusion
+	seen  []uint32
 }
 
 // noteVariantNew is noteNew for a variant (group g), against the contents of the variant with
@@ -714,27 +724,9 @@ func (tx *Transaction) noteVariantNew(g int32, v *groupVariant, vals []val) {
 	if v.epoch == 0 {
 		return
 	}
-	last, oldest := -1, 0
-	for i := range tx.variantLast {
-		l := &tx.variantLast[i]
-		if l.group == v.group && l.mask == v.mask {
-			last = i
-			break
-		}
-		if l.epoch < tx.variantLast[oldest].epoch {
-			oldest = i
-		}
-	}
-	if last < 0 {
-		// Not seen lately: it takes the place of the one seen least lately.
-		if last = oldest; len(tx.variantLast) < variantEpochsKept {
-			tx.variantLast = append(tx.variantLast, variantLast{})
-			last = len(tx.variantLast) - 1
-		}
-		tx.variantLast[last] = variantLast{group: v.group, mask: v.mask}
-	}
-	prev := tx.variantLast[last].epoch
-	tx.variantLast[last].epoch = v.epoch
+	l := tx.lastOfVariant(v, true)
+	prev := l.epoch
+	tx.noteVariantLast(l, v)
 	if prev == 0 || prev == v.epoch {
 		return
 	}
@@ -744,6 +736,97 @@ func (tx *Transaction) noteVariantNew(g int32, v *groupVariant, vals []val) {
 			return
 		}
 	}
+}
+
+// lastOfVariant returns the entry of variantLast for v's group and exclusions; with add, one
+// made for them in place of the one seen least lately, if none is.
+func (tx *Transaction) lastOfVariant(v *groupVariant, add bool) *variantLast {
+	oldest := 0
+	for i := range tx.variantLast {
+		l := &tx.variantLast[i]
+		if l.group == v.group && l.mask == v.mask {
+			return l
+		}
+		if l.epoch < tx.variantLast[oldest].epoch {
+			oldest = i
+		}
+	}
+	if !add {
+		return nil
+	}
+	if len(tx.variantLast) < variantEpochsKept {
+		tx.variantLast = append(tx.variantLast, variantLast{})
+		oldest = len(tx.variantLast) - 1
+	}
+	l := &tx.variantLast[oldest]
+	l.group, l.mask, l.epoch, l.excl, l.seen = v.group, v.mask, 0, l.excl[:0], l.seen[:0]
+	return l
+}
+
+// noteVariantLast records v's epoch in l, with what its exclusions remove and what its group's
+// sources hold now.
+func (tx *Transaction) noteVariantLast(l *variantLast, v *groupVariant) {
+	l.epoch, l.excl, l.seen = v.epoch, l.excl[:0], l.seen[:0]
+	for i := range tx.exclusions {
+		if v.mask&(1<<i) != 0 {
+			l.excl = append(l.excl, tx.exclusions[i].ex)
+		}
+	}
+	for _, src := range tx.e.groups.sources[v.group] {
+		l.seen = append(l.seen, tx.sourceEpoch(src))
+	}
+}
+
+// sameExclusions reports whether the exclusions of v's mask remove what l's did.
+func (tx *Transaction) sameExclusions(l *variantLast, v *groupVariant) bool {
+	k := 0
+	for i := range tx.exclusions {
+		if v.mask&(1<<i) == 0 {
+			continue
+		}
+		if k == len(l.excl) || l.excl[k] != tx.exclusions[i].ex {
+			return false
+		}
+		k++
+	}
+	return k == len(l.excl)
+}
+
+// deriveVariant is deriveNew for variant g (v): its values are its group's minus what its
+// exclusions remove, so while they remove what they removed for the variant's last epoch, the
+// new values are what the targets, under the exclusions, select from the sources' new entries.
+func (tx *Transaction) deriveVariant(g int32, v *groupVariant, r, head *ruleset.Rule) bool {
+	l := tx.lastOfVariant(v, false)
+	srcs := tx.e.groups.sources[v.group]
+	if l == nil || l.epoch == 0 || srcs == nil || len(l.seen) != len(srcs) || !tx.sameExclusions(l, v) {
+		return false
+	}
+	var changed [maxGroupSources]bool
+	anyChanged := false
+	for i, src := range srcs {
+		epoch := tx.sourceEpoch(src)
+		if epoch == 0 || l.seen[i] == 0 {
+			return false
+		}
+		if changed[i] = epoch != l.seen[i]; changed[i] && src < sourceSingle && tx.sources[src].prev != l.seen[i] {
+			return false
+		}
+		anyChanged = anyChanged || changed[i]
+	}
+	if !anyChanged { // the same contents as then
+		tx.newVals[g].prev = 0
+		v.epoch, v.derivedGen = l.epoch, tx.dataGen
+		return true
+	}
+	first := int32(len(tx.newBuf))
+	if !tx.selectNew(v.group, r, head, srcs, &changed, first) { // under the exclusions in force, as groupValues collects a variant
+		tx.newBuf = tx.newBuf[:first]
+		return false
+	}
+	tx.newVals[g] = newValues{gen: tx.dataGen, prev: l.epoch, first: first, end: int32(len(tx.newBuf))}
+	v.epoch, v.derivedGen = tx.nextStamp(), tx.dataGen
+	tx.noteVariantLast(l, v)
+	return true
 }
 
 // The variants of one transaction (ctl exclusions in force) are not those of the next, but
@@ -786,6 +869,32 @@ func (tx *Transaction) variantContentEpoch(vals []val) uint32 {
 	}
 	ve.epoch = tx.nextStamp()
 	return ve.epoch
+}
+
+// keepVariantEpoch records the stamps of a derived variant's values, now collected, under its
+// epoch: later variants with the same contents take it.
+func (tx *Transaction) keepVariantEpoch(epoch uint32, vals []val) {
+	for i := range vals {
+		if v := &vals[i]; uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
+			return
+		}
+	}
+	oldest := 0
+	for i := range tx.variantEpochs {
+		if tx.variantEpochs[i].epoch < tx.variantEpochs[oldest].epoch {
+			oldest = i
+		}
+	}
+	if len(tx.variantEpochs) < variantEpochsKept {
+		tx.variantEpochs = append(tx.variantEpochs, variantEpoch{})
+		oldest = len(tx.variantEpochs) - 1
+	}
+	ve := &tx.variantEpochs[oldest]
+	ve.stamps = ve.stamps[:0]
+	for i := range vals {
+		ve.stamps = append(ve.stamps, vals[i].stamp)
+	}
+	ve.epoch = epoch
 }
 
 func sameStamps(stamps []uint32, vals []val) bool {

@@ -15,6 +15,7 @@ import (
 
 const sequenceRules = `
 SecRule REQUEST_HEADERS:X-Mode "@streq strict" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetById=21;ARGS:skip"
+SecRule REQUEST_HEADERS:X-Mode "@streq lax" "id:12,phase:1,pass,nolog,ctl:ruleRemoveTargetById=21;ARGS:q"
 SecRule ARGS|REQUEST_HEADERS "@rx \d{3}-\d{4}" "id:20,phase:1,pass,log,capture,setvar:tx.phone=+1,msg:'%{MATCHED_VAR_NAME}=%{TX.0}'"
 SecRule ARGS|REQUEST_HEADERS|!REQUEST_HEADERS:Referer "@rx (?i)union\s+select" "id:21,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase,setvar:tx.sqli=+1,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS "@pm sqlmap nikto" "id:22,phase:1,pass,log,multiMatch,t:none,t:lowercase,msg:'%{MATCHED_VAR}'"
@@ -29,7 +30,7 @@ SecRule TX:phone "@ge 2" "id:30,phase:2,deny,status:403"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",
-		"sqlmap", "abc", "x", "", "strict", "555-0100", "Mozilla/5.0", "a1b2-c3d4", "NIKTO", "0"}
+		"sqlmap", "abc", "x", "", "strict", "555-0100", "Mozilla/5.0", "a1b2-c3d4", "NIKTO", "lax"}
 	sequenceArgs    = []string{"q", "skip", "a", "visit"}
 	sequenceHeaders = []string{"X-Mode", "X-Request-Id", "Referer", "User-Agent"}
 )
@@ -141,6 +142,12 @@ func TestRequestsWithNewValuesDecideAsANewEngine(t *testing.T) {
 	// collected anew: its sources' new entries are new since another request than the one it last saw.
 	off := [][2]string{{"X-Mode", "off"}}
 	checkSequence(t, rs, []req{{uri: "/p?q=x"}, {uri: "/p?q=x&a=7", headers: off}, {uri: "/p?q=x&a=7&b=y"}})
+	// Rule 21's variant under one exclusion, then under another in the same place: the second
+	// removes something else, so its values are not the first's plus the new argument.
+	checkSequence(t, rs, []req{
+		{uri: "/p?q=union%20select&skip=x", headers: [][2]string{{"X-Mode", "lax"}}},
+		{uri: "/p?q=union%20select&skip=x&visit=1", headers: [][2]string{{"X-Mode", "strict"}}},
+	})
 }
 
 func FuzzRequestSequencesDecideAsANewEngine(f *testing.F) {

@@ -355,8 +355,8 @@ SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
 	})
 }
 
-// Variants (a ctl exclusion in force) are made anew by each transaction; one with the contents of
-// a recent variant takes its epoch, one with other contents a new epoch, and rules decide again.
+// Variants (a ctl exclusion in force) are made anew by each transaction, and rules decide again
+// whenever one takes a new epoch.
 func TestVariantsWithTheSameContentsShareEpochs(t *testing.T) {
 	rs, err := ruleset.CompileString(ruleset.Options{}, "variants.conf", `SecRuleEngine On
 SecAction "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetById=1;ARGS:skip"
@@ -364,17 +364,22 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,s
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Requests that change more than a few arguments (maxNewValues) have their variant collected,
+	// and it takes the epoch of a recent one with the same contents; one whose sources are as for
+	// the variant's last epoch keeps it; one with a few new arguments takes a new epoch from them
+	// (deriveVariant), whatever the contents.
+	const a, b = "/?q=1&a=1&b=1&c=1&d=1&skip=union+select", "/?q=union+select&a=2&b=2&c=2&d=2&skip=1"
 	requests := []struct {
 		uri     string
 		blocked bool
 		same    string
 	}{
-		{"/?q=1&skip=union+select", false, ""},
-		{"/?q=1&skip=union+select", false, "/?q=1&skip=union+select"},
-		{"/?q=union+select&skip=1", true, ""},
-		{"/?q=1&skip=union+select", false, "/?q=1&skip=union+select"},
-		{"/?q=1&skip=2", false, "/?q=1&skip=union+select"}, // the variant holds q=1 alone, as then
-		{"/?q=UNION%20SELECT&skip=2", true, ""},
+		{a, false, ""},
+		{a, false, a},
+		{b, true, ""},
+		{a, false, a},
+		{"/?q=1&a=1&b=1&c=1&d=1&skip=2", false, ""}, // derived: the contents are a's (skip is excluded), which only collecting would tell
+		{"/?q=UNION%20SELECT&a=1&b=1&c=1&d=1&skip=2", true, ""},
 	}
 	e := New(rs)
 	epochs := map[string]uint32{}
