@@ -843,41 +843,35 @@ type variantEpoch struct {
 // variantContentEpoch returns the epoch of a variant's values, or 0 when some value has neither
 // a slot nor a constant content.
 func (tx *Transaction) variantContentEpoch(vals []val) uint32 {
-	for i := range vals {
-		if v := &vals[i]; uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
-			return 0
-		}
+	if !stampedContents(vals) {
+		return 0
 	}
-	oldest := 0
 	for i := range tx.variantEpochs {
-		ve := &tx.variantEpochs[i]
-		if ve.epoch != 0 && len(ve.stamps) == len(vals) && sameStamps(ve.stamps, vals) {
+		if ve := &tx.variantEpochs[i]; ve.epoch != 0 && len(ve.stamps) == len(vals) && sameStamps(ve.stamps, vals) {
 			return ve.epoch
 		}
-		if ve.epoch < tx.variantEpochs[oldest].epoch {
-			oldest = i
-		}
 	}
-	if len(tx.variantEpochs) < variantEpochsKept {
-		tx.variantEpochs = append(tx.variantEpochs, variantEpoch{})
-		oldest = len(tx.variantEpochs) - 1
-	}
-	ve := &tx.variantEpochs[oldest]
-	ve.stamps = ve.stamps[:0]
-	for i := range vals {
-		ve.stamps = append(ve.stamps, vals[i].stamp)
-	}
-	ve.epoch = tx.nextStamp()
-	return ve.epoch
+	epoch := tx.nextStamp()
+	tx.keepVariantEpoch(epoch, vals)
+	return epoch
 }
 
-// keepVariantEpoch records the stamps of a derived variant's values, now collected, under its
-// epoch: later variants with the same contents take it.
-func (tx *Transaction) keepVariantEpoch(epoch uint32, vals []val) {
+// stampedContents reports whether every value has a slot or a constant content: whether their
+// stamps name their contents.
+func stampedContents(vals []val) bool {
 	for i := range vals {
 		if v := &vals[i]; uint32(v.id) >= valueSlots && (v.id >= 0 || v.stamp < stampLimit) {
-			return
+			return false
 		}
+	}
+	return true
+}
+
+// keepVariantEpoch records the stamps of a variant's values under its epoch, in place of the
+// oldest kept: later variants with the same contents take it.
+func (tx *Transaction) keepVariantEpoch(epoch uint32, vals []val) {
+	if !stampedContents(vals) {
+		return
 	}
 	oldest := 0
 	for i := range tx.variantEpochs {
