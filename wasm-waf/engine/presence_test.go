@@ -9,14 +9,10 @@ import (
 // A byte set derived from the previous step's (transform.Present) is the set of the value
 // itself, for every pipeline and value, whether the steps before were derived or scanned.
 func TestDerivedPresenceIsTheValuesOwn(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "p.conf", `SecRuleEngine On
-SecRule ARGS "@rx x" "id:1,phase:1,t:none,t:lowercase,pass,nolog"
+	rs := compileRules(t, "p.conf", `SecRule ARGS "@rx x" "id:1,phase:1,t:none,t:lowercase,pass,nolog"
 SecRule ARGS "@rx x" "id:2,phase:1,t:none,t:urlDecodeUni,t:compressWhitespace,t:lowercase,pass,nolog"
 SecRule ARGS "@rx x" "id:3,phase:1,t:none,t:removeNulls,t:removeWhitespace,t:uppercase,pass,nolog"
 SecRule ARGS "@rx x" "id:4,phase:1,t:none,t:replaceNulls,t:compressWhitespace,pass,nolog"`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := New(rs)
 	values := []string{"Mozilla/5.0 (X11; Linux x86_64)", "a\tB  c\x00d", "%41%20%20b%00", "ÄÖ\u00a0 X\x00", ""}
 	for _, value := range values {

@@ -3,20 +3,14 @@ package engine
 import (
 	"slices"
 	"testing"
-
-	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
 // A ctl exclusion by tag covers exactly the rules that carry the tag, found by index.
 func TestRulesTaggedByIndex(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "tags.conf", `SecRuleEngine On
-SecRule ARGS "@rx a" "id:1,phase:1,pass,nolog,tag:attack-xss,tag:paranoia-level/1"
+	rs := compileRules(t, "tags.conf", `SecRule ARGS "@rx a" "id:1,phase:1,pass,nolog,tag:attack-xss,tag:paranoia-level/1"
 SecRule ARGS "@rx b" "id:2,phase:1,pass,nolog,tag:attack-sqli,chain"
 SecRule ARGS "@rx c" "tag:attack-xss"
 SecRule ARGS "@rx d" "id:3,phase:1,pass,nolog,tag:attack-xssx,tag:attack-xss"`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := New(rs)
 	for i := range rs.Rules {
 		if got := e.ruleIndex(&rs.Rules[i]); got != i {

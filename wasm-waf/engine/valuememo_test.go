@@ -9,18 +9,23 @@ import (
 	"github.com/meshaccel/meshaccel/wasm-waf/transform"
 )
 
-// memoRuleset has pipelines that change upper case, escapes, white space and nulls, so that cached
-// results differ from the values they were computed for.
-func memoRuleset(t testing.TB) *ruleset.Ruleset {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "memo.conf", `SecRuleEngine On
-SecRule ARGS "@rx x" "id:1,phase:1,t:none,t:lowercase,pass,nolog"
-SecRule ARGS "@rx x" "id:2,phase:1,t:none,t:urlDecodeUni,t:compressWhitespace,t:lowercase,pass,nolog"
-SecRule ARGS "@rx x" "id:3,phase:1,t:none,t:removeNulls,t:removeWhitespace,t:uppercase,pass,nolog"
-SecRule ARGS "@rx x" "id:4,phase:1,t:none,t:htmlEntityDecode,t:replaceNulls,pass,nolog"`)
+// compileRules compiles a ruleset of rules (with the engine on), named name in errors.
+func compileRules(t testing.TB, name, rules string) *ruleset.Ruleset {
+	t.Helper()
+	rs, err := ruleset.CompileString(ruleset.Options{}, name, "SecRuleEngine On\n"+rules)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// memoRuleset has pipelines that change upper case, escapes, white space and nulls, so that cached
+// results differ from the values they were computed for.
+func memoRuleset(t testing.TB) *ruleset.Ruleset {
+	return compileRules(t, "memo.conf", `SecRule ARGS "@rx x" "id:1,phase:1,t:none,t:lowercase,pass,nolog"
+SecRule ARGS "@rx x" "id:2,phase:1,t:none,t:urlDecodeUni,t:compressWhitespace,t:lowercase,pass,nolog"
+SecRule ARGS "@rx x" "id:3,phase:1,t:none,t:removeNulls,t:removeWhitespace,t:uppercase,pass,nolog"
+SecRule ARGS "@rx x" "id:4,phase:1,t:none,t:htmlEntityDecode,t:replaceNulls,pass,nolog"`)
 }
 
 // uncached runs the pipeline ending at node on value step by step, as the rules define it.
@@ -238,11 +243,7 @@ func FuzzValueSlots(f *testing.F) {
 // A group keeps its epoch while its contents stay, and takes a new one as soon as any value, or
 // their order, changes; rules then decide from the new contents.
 func TestGroupEpochsFollowContents(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "epoch.conf", `SecRuleEngine On
-SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileRules(t, "epoch.conf", `SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
 	// REQUEST_BODY and REMOTE_ADDR are unset in these requests: their contents are constant.
 	requests := []struct {
 		uri     string
@@ -276,11 +277,7 @@ SecRule ARGS|REQUEST_BODY|REMOTE_ADDR "@rx (?i)union\s+select" "id:1,phase:1,t:n
 // nothing for a rule over ARGS. A change in the arguments is seen at once: from the new values
 // alone while the rule had missed the rest (derived), by collecting the group otherwise.
 func TestGroupsOfUnchangedSourcesAreNotCollected(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "sources.conf", `SecRuleEngine On
-SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileRules(t, "sources.conf", `SecRule ARGS|REQUEST_FILENAME "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
 	checkReads(t, rs, []readCase{
 		{"/a?q=1", "x", false, "collected"},
 		{"/a?q=1", "y", false, "unchanged"},
@@ -341,11 +338,7 @@ func howRead(tx *Transaction, g int32) string {
 // A rule that no summary decides (a negated operator) and that missed a group's contents skips
 // them without collecting the group while its sources stay the same.
 func TestRulesSkipTheContentsTheyMissed(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "missed.conf", `SecRuleEngine On
-SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileRules(t, "missed.conf", `SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
 	checkReads(t, rs, []readCase{
 		{"/?q=abc", "", false, "collected"},
 		{"/?q=abc", "", false, "unchanged"},
@@ -358,12 +351,8 @@ SecRule ARGS "!@rx ^\w+$" "id:1,phase:1,t:none,deny,status:403"`)
 // Variants (a ctl exclusion in force) are made anew by each transaction, and rules decide again
 // whenever one takes a new epoch.
 func TestVariantsWithTheSameContentsShareEpochs(t *testing.T) {
-	rs, err := ruleset.CompileString(ruleset.Options{}, "variants.conf", `SecRuleEngine On
-SecAction "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetById=1;ARGS:skip"
+	rs := compileRules(t, "variants.conf", `SecAction "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetById=1;ARGS:skip"
 SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,t:none,t:urlDecodeUni,deny,status:403"`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Requests that change more than a few arguments (maxNewValues) have their variant collected,
 	// and it takes the epoch of a recent one with the same contents; one whose sources are as for
 	// the variant's last epoch keeps it; one with a few new arguments takes a new epoch from them
