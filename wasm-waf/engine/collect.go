@@ -248,33 +248,34 @@ func entryValues(v ruleset.Var) (names, ok bool) {
 }
 
 // sourcesOf returns the sources from which collect builds the values of v (kept next to collect:
-// the two must agree), and false for variables whose values come from anything else.
+// the two must agree), and false for variables whose values come from anything else. The slices
+// are views of everySource: looking sources up allocates nothing.
 func sourcesOf(v ruleset.Var) ([]source, bool) {
 	switch v {
 	case ruleset.VarArgs, ruleset.VarArgsNames, ruleset.VarArgsCombinedSize:
-		return []source{sourceArgsGet, sourceArgsPost}, true
+		return everySource[sourceArgsGet : sourceArgsPost+1], true
 	case ruleset.VarArgsGet, ruleset.VarArgsGetNames:
-		return []source{sourceArgsGet}, true
+		return everySource[sourceArgsGet : sourceArgsGet+1], true
 	case ruleset.VarArgsPost, ruleset.VarArgsPostNames:
-		return []source{sourceArgsPost}, true
+		return everySource[sourceArgsPost : sourceArgsPost+1], true
 	case ruleset.VarRequestHeaders, ruleset.VarRequestHeadersNames:
-		return []source{sourceHeaders}, true
+		return everySource[sourceHeaders : sourceHeaders+1], true
 	case ruleset.VarRequestCookies, ruleset.VarRequestCookiesNames:
-		return []source{sourceCookies}, true
+		return everySource[sourceCookies : sourceCookies+1], true
 	case ruleset.VarFiles:
-		return []source{sourceFiles}, true
+		return everySource[sourceFiles : sourceFiles+1], true
 	case ruleset.VarFilesNames:
-		return []source{sourceFilesNames}, true
+		return everySource[sourceFilesNames : sourceFilesNames+1], true
 	case ruleset.VarFilesSizes:
-		return []source{sourceFilesSizes}, true
+		return everySource[sourceFilesSizes : sourceFilesSizes+1], true
 	case ruleset.VarMultipartPartHeaders:
-		return []source{sourcePartHeaders}, true
+		return everySource[sourcePartHeaders : sourcePartHeaders+1], true
 	case ruleset.VarMultipartName:
-		return []source{sourcePartName}, true
+		return everySource[sourcePartName : sourcePartName+1], true
 	case ruleset.VarMultipartFilename:
-		return []source{sourcePartFilename}, true
+		return everySource[sourcePartFilename : sourcePartFilename+1], true
 	case ruleset.VarXML:
-		return []source{sourceXMLText, sourceXMLAttrs}, true
+		return everySource[sourceXMLText : sourceXMLAttrs+1], true
 	case ruleset.VarEnv, ruleset.VarResponse, ruleset.VarNone:
 		return nil, true // always empty
 	case ruleset.VarTX, ruleset.VarMatchedVar, ruleset.VarMatchedVarName, ruleset.VarMatchedVars,
@@ -282,10 +283,18 @@ func sourcesOf(v ruleset.Var) ([]source, bool) {
 		return nil, false
 	}
 	if v <= ruleset.VarResponse { // the rest of collect's switch: single-valued variables
-		return []source{sourceSingle + source(v)}, true
+		s := sourceSingle + source(v)
+		return everySource[s : s+1], true
 	}
 	return nil, false
 }
+
+var everySource = func() (all [int(sourceSingle) + int(ruleset.VarResponse) + 1]source) {
+	for i := range all {
+		all[i] = source(i)
+	}
+	return all
+}()
 
 func (tx *Transaction) sourceList(s source) []entry {
 	switch s {

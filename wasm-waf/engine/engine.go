@@ -60,6 +60,8 @@ type Engine struct {
 	// headOf[i] is the chain starter of rule i (itself for starters).
 	headOf []int32
 	groups groupPlan
+	// replay says what each chain starter reads (replay.go).
+	replay replayPlan
 	// singleTX[i]: rule i reads one constant TX key without transformations (a third of the
 	// CRS's rules: paranoia-level gates, anomaly scores), evaluated without collecting.
 	singleTX []bool
@@ -115,6 +117,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.nodePath[n] = append(path, int32(n))
 	}
 	e.groups = planGroups(rs)
+	e.replay = planReplay(rs)
 	for n := 1; n < len(rs.TransformNodes); n++ {
 		if tn := rs.TransformNodes[n]; tn.Parent == 0 {
 			e.oneStep[tn.T] = int32(n)

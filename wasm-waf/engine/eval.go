@@ -21,6 +21,8 @@ func (tx *Transaction) evalPhase(phase int) {
 	if tx.allow == ruleset.DisruptAllow || (tx.allow == ruleset.DisruptAllowRequest && phase <= 2) {
 		return
 	}
+	tx.notePhaseSources(phase)
+	replay := &tx.e.replay
 	for pc := 0; pc < len(list); pc++ {
 		if tx.intr != nil || tx.mode == ruleset.EngineOff {
 			break
@@ -39,10 +41,24 @@ func (tx *Transaction) evalPhase(phase int) {
 				continue
 			}
 			tx.applyFold(f)
+		} else if m := &tx.marks[ri]; tx.inStep && m.gen == tx.prevGen && !m.effects && !replay.always[ri] &&
+			(replay.deps[ri]&tx.changed == 0 || tx.missesNewValues(ri)) {
+			// In step, and it missed then what it reads now but for values it misses: it misses (replay.go).
+			m.gen = tx.gen
+			tx.matchedVars = tx.matchedVars[:0]
+			continue
 		} else if tx.knownMiss(ri) {
+			tx.decided(ri, false)
+			tx.matchedVars = tx.matchedVars[:0]
 			continue
-		} else if tx.matchedVars = tx.matchedVars[:0]; !tx.evalChain(ri) {
-			continue
+		} else {
+			actions := tx.actions
+			tx.matchedVars = tx.matchedVars[:0]
+			matched := tx.evalChain(ri)
+			tx.decided(ri, matched || tx.actions != actions)
+			if !matched {
+				continue
+			}
 		}
 		// The whole chain matched: flow and disruptive actions of the chain starter.
 		if r.Log {
@@ -477,6 +493,7 @@ func (tx *Transaction) presence(v *val, node int32, tv string) *ruleset.ByteSet 
 
 // onMatch records the matched variable and runs the rule's non-disruptive actions.
 func (tx *Transaction) onMatch(r *ruleset.Rule, v *val, tv string) {
+	tx.actions++
 	if v.v != ruleset.VarNone {
 		tx.lastMatched = matchedVar{v: v.v, key: v.key, value: tv}
 		tx.matchedVars = append(tx.matchedVars, tx.lastMatched)

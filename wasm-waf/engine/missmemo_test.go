@@ -29,8 +29,9 @@ func TestMissedValuesSkipTheRegexNextTime(t *testing.T) {
 		t.Fatalf("%s: interruption %v, want rule 1", hit.uri, it)
 	}
 	// The same value under another name is the same content: it is known to miss.
-	if it, _, _ := run(e, req{uri: "/?other=555-123x5678"}); it != nil || runs != 2 {
-		t.Fatalf("same value, another argument: interruption %v, regex runs %d, want none and 2", it, runs)
+	before := runs
+	if it, _, _ := run(e, req{uri: "/?other=555-123x5678"}); it != nil || runs != before {
+		t.Fatalf("same value, another argument: interruption %v, regex runs %d, want none and no more", it, runs-before)
 	}
 }
 

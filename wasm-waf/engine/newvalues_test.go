@@ -26,7 +26,13 @@ SecRule REQUEST_HEADERS:X-Mode "@streq off" "id:11,phase:1,pass,nolog,ctl:ruleRe
 SecRule REQUEST_URI|ARGS_NAMES|REQUEST_HEADERS_NAMES "@rx (?i)visit=9&|^x-mode$|^skip$" "id:25,phase:1,pass,log,t:none,t:lowercase,multiMatch,msg:'%{MATCHED_VAR}'"
 SecRule ARGS_COMBINED_SIZE|REQUEST_HEADERS:X-Mode "@gt 40" "id:26,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS_GET "@rx ^\d+$" "id:27,phase:1,pass,log,t:none,msg:'%{MATCHED_VAR_NAME}'"
-SecRule TX:phone "@ge 2" "id:30,phase:2,deny,status:403"`
+SecRule TX:phone "@ge 2" "id:30,phase:2,deny,status:403"
+SecRule REQUEST_HEADERS:X-Mode "@streq x" "id:13,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQBODY_PROCESSOR "@streq JSON" "id:31,phase:1,pass,log,setvar:tx.json=+1,msg:'json'"
+SecRule ARGS:a "!@rx ^(f)" "id:32,phase:1,pass,nolog,capture"
+SecRule TX:1 "@streq f" "id:33,phase:1,pass,log,msg:'a negated capture saw %{TX.1}'"
+SecRule ARGS:q "@streq %{REQUEST_HEADERS.x-mode}" "id:34,phase:2,pass,log,msg:'q echoes X-Mode'"
+SecRule &ARGS:visit "@eq 1" "id:35,phase:2,pass,log,setvar:tx.visits=+1,msg:'one visit'"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",

@@ -194,6 +194,10 @@ func validURLEncoding(s string) bool {
 }
 
 func (tx *Transaction) capture(i int, s string) {
+	if tx.probing {
+		return
+	}
+	tx.actions++              // TX changes, even under a negated operator that then fails
 	tx.txSetSlot(int32(i), s) // slots 0-9 are TX.0-TX.9
 }
 
@@ -234,7 +238,7 @@ func (tx *Transaction) rx(r *ruleset.Rule, idx int32, v *val, tv string, node in
 	if !tx.e.matchRegex(idx, tv) {
 		return false
 	}
-	if !r.Capture {
+	if !r.Capture || tx.probing {
 		return true
 	}
 	tx.groups = tx.e.submatches(idx, tv, tx.groups)

@@ -102,6 +102,18 @@ type Transaction struct {
 	groupStale []bool
 	sources    [sourceSingle]sourceState
 
+	// Replay (replay.go): how each chain starter was last decided, what the phases' sources held
+	// at their start, and whether every rule so far decided as in transaction prevGen.
+	marks   []ruleMark
+	seen    [3]phaseSeen
+	prevGen uint32
+	inStep  bool
+	changed uint64 // the current phase's sources that changed since then, by bit
+	// listChanges[src] is how list source src changed (notePhaseSources).
+	listChanges [sourceSingle]listChange
+	actions     uint32 // onMatch calls and captures
+	probing     bool   // missesNewValues runs operators: no captures
+
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
 
@@ -200,19 +212,24 @@ func newTransaction(e *Engine) *Transaction {
 		groupSpans:   make([]int32, e.groups.spans),
 		summaries:    make([]groupSummary, e.groups.summaries),
 		views:        make([]ruleView, len(e.rs.Rules)),
+		marks:        make([]ruleMark, len(e.rs.Rules)),
 	}
 }
 
 func (tx *Transaction) begin() {
 	e := tx.e
 	tx.mode = e.mode
+	tx.prevGen = tx.gen
 	tx.gen++
 	if tx.gen == 0 {
-		// The generation counter wrapped: old views and value slots could look current.
+		// The generation counter wrapped: old views, marks and value slots could look current.
 		clear(tx.views)
+		clear(tx.marks)
 		tx.resetStamps()
-		tx.gen = 1
+		tx.gen, tx.prevGen = 1, 0
 	}
+	tx.inStep = tx.prevGen != 0
+	tx.probing = false // a panic may have left it set
 	if tx.stamps >= stampLimit {
 		tx.resetStamps()
 	}

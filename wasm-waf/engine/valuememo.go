@@ -80,6 +80,9 @@ func (tx *Transaction) resetStamps() {
 	clear(tx.groupEpoch)
 	clear(tx.mayMemo)
 	clear(tx.ruleMissed)
+	for p := range tx.seen {
+		tx.seen[p].gen = 0 // stamps are about to be reused
+	}
 	tx.variantEpochs, tx.variantLast = tx.variantEpochs[:0], tx.variantLast[:0]
 	clear(tx.newVals)
 	for g := range tx.groupStamps {

@@ -1,0 +1,369 @@
+package engine
+
+import "github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+
+// Replay. Request after request, most rules of a phase decide as they did for the previous
+// request on the same Transaction. While every rule before has decided as it did then (the
+// transaction is "in step"), TX and the matched variables hold what they held at the same point
+// then, since only rules write them. A chain starter that reads nothing else but sources holding
+// what they held at the start of the same phase then, and that missed then without running an
+// action, misses again: it is settled by one mask test, without looking at its groups.
+//
+// A rule that reads changed sources, or that ran actions, is evaluated. The transaction stays in
+// step if the rule reads nothing that changed (it decides and acts as it did then) or if it runs
+// no action now and ran none then. Otherwise every later rule of the transaction is evaluated.
+
+// replaySource is what a phase's rules read of a source: a single variable, or of a list its
+// whole contents, its entries' names (the _NAMES variables and & counts), or the values under one
+// name (REQUEST_HEADERS:Content-Length).
+type replaySource struct {
+	src  source
+	kind replayKind
+	key  string // lower case, for replayKeyed
+}
+
+type replayKind uint8
+
+const (
+	replayWhole replayKind = iota
+	replayNames
+	replayKeyed
+)
+
+// replayPlan says what each chain starter reads, as bits into its phase's sources.
+type replayPlan struct {
+	sources [3][]replaySource
+	lists   [3]uint32 // the list sources each phase's rules read, by bit
+	deps    []uint64  // by chain starter, chain links included
+	always  []bool    // reads a variable the plan does not follow (or a 65th source): never settled
+	// Of a chain starter alone: what each of its targets reads (targetDeps[targetBase[ri]+k]),
+	// what its operator's argument reads, and whether its values can be tried one by one
+	// without actions (not a negated operator that captures).
+	targetBase []int32
+	targetDeps []uint64
+	opDeps     []uint64
+	tryValues  []bool
+}
+
+// ruleMark is how a chain starter was last decided.
+type ruleMark struct {
+	gen     uint32 // the transaction (Transaction.gen); 0: never
+	effects bool   // it ran actions: the chain matched, or some link's actions ran
+}
+
+// phaseSeen is what a phase's sources held at the start of the phase in transaction gen.
+type phaseSeen struct {
+	gen    uint32
+	epochs []uint32 // by source bit, for single variables: sourceEpoch
+	// Per list source, its entries' key and value stamps (0: no slot).
+	keys, values [sourceSingle][]uint32
+}
+
+// listChange is how a list source differs from what it held at the same point then.
+type listChange struct {
+	names bool    // entries came, went or were renamed: everything changed
+	all   bool    // more values changed than entries lists
+	entry []int32 // the entries whose values changed
+}
+
+// maxChangedEntries bounds the entries with new values that keyed reads look through.
+const maxChangedEntries = 8
+
+func planReplay(rs *ruleset.Ruleset) replayPlan {
+	n := len(rs.Rules)
+	p := replayPlan{deps: make([]uint64, n), always: make([]bool, n), targetBase: make([]int32, n),
+		opDeps: make([]uint64, n), tryValues: make([]bool, n)}
+	for phase, list := range rs.Phases {
+		b := replayBuilder{plan: &p, phase: phase, bits: map[replaySource]int{}}
+		for _, ri := range list {
+			start := &rs.Rules[ri]
+			p.targetBase[ri] = int32(len(p.targetDeps))
+			for ti := range start.Targets {
+				p.targetDeps = append(p.targetDeps, b.target(&start.Targets[ti]))
+			}
+			p.opDeps[ri] = b.macro(&start.Op.Arg)
+			// A negated operator that captures changes TX when it fails.
+			p.tryValues[ri] = !(start.Capture && start.Op.Negate) && start.Op.Kind != ruleset.OpUnconditional
+			for i := ri; i >= 0; i = rs.Rules[i].ChainNext {
+				r := &rs.Rules[i]
+				for ti := range r.Targets {
+					p.deps[ri] |= b.target(&r.Targets[ti])
+				}
+				p.deps[ri] |= b.macro(&r.Op.Arg)
+				for si := range r.SetVars {
+					p.deps[ri] |= b.macro(&r.SetVars[si].Key) | b.macro(&r.SetVars[si].Value)
+				}
+				p.deps[ri] |= b.macro(&r.Msg) | b.macro(&r.LogData) // RULE.msg and RULE.logdata expand them
+			}
+			if b.unfollowed {
+				p.always[ri], b.unfollowed = true, false
+			}
+		}
+	}
+	return p
+}
+
+// replayBuilder numbers the sources of one phase.
+type replayBuilder struct {
+	plan       *replayPlan
+	phase      int
+	bits       map[replaySource]int
+	unfollowed bool // the current rule reads what the plan does not follow
+}
+
+func (b *replayBuilder) target(t *ruleset.Target) uint64 {
+	switch {
+	case t.Count || namesVar(t.Var):
+		return b.read(t.Var, replayNames, "")
+	case t.Key != "" && t.KeyRegex < 0:
+		return b.read(t.Var, replayKeyed, t.Key)
+	}
+	return b.read(t.Var, replayWhole, "")
+}
+
+func (b *replayBuilder) macro(m *ruleset.Macro) uint64 {
+	var deps uint64
+	for i := range m.Parts {
+		if part := &m.Parts[i]; part.Key != "" {
+			deps |= b.read(part.Var, replayKeyed, part.Key)
+		} else {
+			deps |= b.read(part.Var, replayWhole, "")
+		}
+	}
+	return deps
+}
+
+func (b *replayBuilder) read(v ruleset.Var, kind replayKind, key string) uint64 {
+	switch v {
+	case ruleset.VarNone, ruleset.VarTX, ruleset.VarMatchedVar, ruleset.VarMatchedVarName, ruleset.VarMatchedVars,
+		ruleset.VarMatchedVarsNames, ruleset.VarHighestSeverity, ruleset.VarRule:
+		return 0 // written by rules only, or constant: the same while in step
+	case ruleset.VarArgsCombinedSize:
+		kind = replayWhole
+	}
+	srcs, ok := sourcesOf(v)
+	if !ok {
+		b.unfollowed = true
+		return 0
+	}
+	var deps uint64
+	for _, src := range srcs {
+		s := replaySource{src: src}
+		if src < sourceSingle {
+			s.kind = kind
+			if kind == replayKeyed {
+				s.key = key
+			}
+		}
+		bit, ok := b.bits[s]
+		if !ok {
+			if bit = len(b.plan.sources[b.phase]); bit == 64 {
+				b.unfollowed = true
+				continue
+			}
+			b.bits[s] = bit
+			b.plan.sources[b.phase] = append(b.plan.sources[b.phase], s)
+			if src < sourceSingle {
+				b.plan.lists[b.phase] |= 1 << src
+			}
+		}
+		deps |= 1 << bit
+	}
+	return deps
+}
+
+// namesVar reports whether v's values are the names of a list's entries.
+func namesVar(v ruleset.Var) bool {
+	switch v {
+	case ruleset.VarArgsNames, ruleset.VarArgsGetNames, ruleset.VarArgsPostNames, ruleset.VarRequestHeadersNames,
+		ruleset.VarRequestCookiesNames:
+		return true
+	}
+	return false
+}
+
+// notePhaseSources compares what the phase's sources hold with what they held at the start of
+// the same phase in the previous transaction, and notes them for the next.
+func (tx *Transaction) notePhaseSources(phase int) {
+	seen, plan := &tx.seen[phase], &tx.e.replay
+	srcs := plan.sources[phase]
+	if len(seen.epochs) != len(srcs) {
+		seen.epochs = make([]uint32, len(srcs))
+	}
+	for src := range sourceSingle {
+		if plan.lists[phase]&(1<<src) != 0 {
+			tx.listChanged(seen, src)
+		}
+	}
+	var changed uint64
+	for b := range srcs {
+		s := &srcs[b]
+		if s.src >= sourceSingle {
+			epoch := tx.sourceEpoch(s.src)
+			if epoch == 0 || epoch != seen.epochs[b] {
+				changed |= 1 << b
+			}
+			seen.epochs[b] = epoch
+			continue
+		}
+		var same bool
+		switch c := &tx.listChanges[s.src]; {
+		case s.kind == replayNames:
+			same = !c.names
+		case s.kind == replayWhole:
+			same = !c.names && !c.all && len(c.entry) == 0
+		default:
+			same = !c.names && !c.all
+			list := tx.sourceList(s.src)
+			for _, i := range c.entry {
+				same = same && list[i].lkey != s.key
+			}
+		}
+		if !same {
+			changed |= 1 << b
+		}
+	}
+	if tx.prevGen == 0 || seen.gen != tx.prevGen {
+		tx.inStep = false // the previous transaction did not reach this phase
+	}
+	seen.gen = tx.gen
+	tx.changed = changed
+}
+
+// listChanged compares list source src with its stamps in seen, notes how it changed in
+// tx.listChanges, and records its stamps now.
+func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
+	list, keys, values := tx.sourceList(src), seen.keys[src], seen.values[src]
+	c := &tx.listChanges[src]
+	c.names, c.all, c.entry = len(keys) != len(list), false, c.entry[:0]
+	for i := 0; !c.names && i < len(list); i++ {
+		e := &list[i]
+		switch {
+		case uint32(e.keyID) >= valueSlots || keys[i] != e.keyStamp:
+			c.names = true
+		case uint32(e.id) < valueSlots && values[i] == e.stamp:
+		case len(c.entry) == maxChangedEntries:
+			c.all = true
+		default:
+			c.entry = append(c.entry, int32(i))
+		}
+	}
+	keys, values = keys[:0], values[:0]
+	for i := range list {
+		e := &list[i]
+		k, v := e.keyStamp, e.stamp
+		if uint32(e.keyID) >= valueSlots {
+			k = 0 // no slot: unlike any later name
+		}
+		if uint32(e.id) >= valueSlots {
+			v = 0
+		}
+		keys, values = append(keys, k), append(values, v)
+	}
+	seen.keys[src], seen.values[src] = keys, values
+}
+
+// decided marks how chain starter ri was decided now, evaluated or known to miss, and keeps the
+// transaction in step if it decided as it did in the previous transaction.
+func (tx *Transaction) decided(ri int32, effects bool) {
+	m := &tx.marks[ri]
+	if tx.inStep && (m.gen != tx.prevGen || (effects || m.effects) && tx.readsChanged(ri)) {
+		tx.inStep = false
+	}
+	*m = ruleMark{gen: tx.gen, effects: effects}
+}
+
+func (tx *Transaction) readsChanged(ri int32) bool {
+	return tx.e.replay.always[ri] || tx.e.replay.deps[ri]&tx.changed != 0
+}
+
+// missesNewValues reports whether chain starter ri, which missed every value in the previous
+// transaction and reads sources that changed since, misses again: while in step, only the values
+// of list entries that changed, and of single variables that changed, can match now. Its
+// operator runs on them without actions; false means the chain has to be evaluated.
+func (tx *Transaction) missesNewValues(ri int32) bool {
+	plan := &tx.e.replay
+	if !plan.tryValues[ri] || plan.opDeps[ri]&tx.changed != 0 {
+		return false
+	}
+	r := &tx.e.rs.Rules[ri]
+	pure := tx.e.pureMiss[ri]
+	deps := plan.targetDeps[plan.targetBase[ri]:]
+	tx.ruleIndex = ri
+	for ti := range r.Targets {
+		if deps[ti]&tx.changed == 0 {
+			continue // its values are those it missed
+		}
+		vals, ok := tx.changedValues(tx.vals[:0], &r.Targets[ti], r)
+		miss := ok
+		tx.probing = true // an operator that matches does not capture: the chain is evaluated then
+		for vi := 0; miss && vi < len(vals); vi++ {
+			v := &vals[vi]
+			if pure && tx.missed(ri, v) {
+				continue
+			}
+			if tx.operatorMatches(ri, r, v) {
+				miss = false
+			} else if pure {
+				tx.rememberMiss(ri, v)
+			}
+		}
+		tx.probing = false
+		tx.vals = vals[:0]
+		if !miss {
+			return false
+		}
+	}
+	return true
+}
+
+// changedValues appends the values of target t of chain starter r that changed since the start
+// of the phase in the previous transaction: those of list entries that changed, or a single
+// variable's. ok is false when entries came or went (every value may be new).
+func (tx *Transaction) changedValues(dst []val, t *ruleset.Target, r *ruleset.Rule) (_ []val, ok bool) {
+	srcs, known := sourcesOf(t.Var)
+	if !known || len(srcs) == 0 || t.Count || namesVar(t.Var) || t.Var == ruleset.VarArgsCombinedSize {
+		return dst, false
+	}
+	if srcs[0] >= sourceSingle {
+		return tx.collect(dst, t, r, r), true // one value, new
+	}
+	// Most targets take every entry and exclude none: no call per entry then.
+	every := t.Key == "" && t.KeyRegex < 0 && len(r.Exclusions) == 0 && (len(tx.exclusions) == 0 || !tx.ctlCovers(r))
+	for _, src := range srcs {
+		c := &tx.listChanges[src]
+		if c.names || c.all {
+			return dst, false
+		}
+		list := tx.sourceList(src)
+		for _, i := range c.entry {
+			if e := &list[i]; every {
+				dst = append(dst, val{v: t.Var, key: e.key, value: e.value, id: e.id, stamp: e.stamp})
+			} else {
+				dst = tx.fromList(dst, t, r, r, t.Var, list[i:i+1], false)
+			}
+		}
+	}
+	return dst, true
+}
+
+// operatorMatches reports whether rule ri's operator matches v after its transformations, or
+// under multiMatch before or after any of them, without running actions.
+func (tx *Transaction) operatorMatches(ri int32, r *ruleset.Rule, v *val) bool {
+	if !r.MultiMatch {
+		return tx.operator(ri, r, v, tx.transformed(v, r.Transform), r.Transform)
+	}
+	prev := v.value
+	if tx.operator(ri, r, v, prev, 0) {
+		return true
+	}
+	for _, n := range tx.e.nodePath[r.Transform] {
+		if tv := tx.transformed(v, n); tv != prev {
+			prev = tv
+			if tx.operator(ri, r, v, tv, n) {
+				return true
+			}
+		}
+	}
+	return false
+}

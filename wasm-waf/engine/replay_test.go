@@ -1,0 +1,71 @@
+package engine_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/engine"
+)
+
+// Request after request, a rule whose sources hold what they held does not run; a rule over list
+// entries that changed runs on their values only; a rule that decides otherwise than before has
+// every later rule evaluated. Each request also decides as on a new engine. The regexes have no
+// prefilter, so each value a rule looks at runs its regex.
+func TestReplaySettlesRulesWhoseInputsDidNotChange(t *testing.T) {
+	const rules = `SecRule REQUEST_HEADERS:User-Agent "@rx ^(?:bot)?$" "id:1,phase:1,deny,status:403"
+SecRule ARGS "@rx ^(?:union)?$" "id:2,phase:1,deny,status:403"
+SecRule ARGS_NAMES "@rx ^(?:debug)?$" "id:3,phase:1,deny,status:403"
+SecRule ARGS:q "@rx ^(\w+)$" "id:4,phase:1,capture,pass,nolog,setvar:tx.word=%{tx.1}"
+SecRule TX:word "@streq stop" "id:5,phase:1,deny,status:406"`
+	long := compile(t, rules)
+	ran := map[int32][]string{}
+	engine.SetRegexRunHook(func(ruleID, regex int32, value string) { ran[ruleID] = append(ran[ruleID], value) })
+	t.Cleanup(func() { engine.SetRegexRunHook(nil) })
+	request := func(uri, id string) req {
+		return req{uri: uri, headers: [][2]string{{"User-Agent", "Mozilla"}, {"X-Request-Id", id}}}
+	}
+	for i, c := range []struct {
+		r      req
+		status int
+		ran    map[int32][]string // nil: not checked
+	}{
+		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{1: {"Mozilla"}, 2: {"go", "1"}, 3: {"q", "page"}, 4: {"go"}}},
+		// Only rule 4 runs: it acts on every request.
+		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{4: {"go"}}},
+		// Rule 1 reads the User-Agent only.
+		{request("/?q=go&page=1", "r2"), 0, map[int32][]string{4: {"go"}}},
+		// Rule 2 runs on the new value alone; rule 3 reads names, which did not change.
+		{request("/?q=go&page=2", "r3"), 0, map[int32][]string{2: {"2"}, 4: {"go"}}},
+		{request("/?q=go&page=2&debug=x", "r4"), 403, nil},
+		// Rule 4 captures another word: rule 5, settled so far by its TX, decides again.
+		{request("/?q=stop&page=2", "r5"), 406, nil},
+		{request("/?q=stop&page=2", "r6"), 406, nil},
+		{request("/?q=go&page=2", "r7"), 0, nil},
+		{request("/?q=go&page=2", "r8"), 0, map[int32][]string{4: {"go"}}},
+	} {
+		clear(ran)
+		got := runFull(long, c.r, "10.0.0.1")
+		runs := maps(ran)
+		if want := runFull(compile(t, rules), c.r, "10.0.0.1"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("request %d %s: got %+v, a new engine %+v", i, c.r.uri, got, want)
+		}
+		status := 0
+		if got.Interruption != nil {
+			status = got.Interruption.Status
+		}
+		if status != c.status {
+			t.Fatalf("request %d %s: status %d, want %d", i, c.r.uri, status, c.status)
+		}
+		if c.ran != nil && !reflect.DeepEqual(runs, c.ran) {
+			t.Fatalf("request %d %s: regexes ran on %v, want %v", i, c.r.uri, runs, c.ran)
+		}
+	}
+}
+
+func maps(m map[int32][]string) map[int32][]string {
+	out := map[int32][]string{}
+	for k, v := range m {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
