@@ -23,12 +23,14 @@ func (tx *Transaction) evalPhase(phase int) {
 	}
 	tx.notePhaseSources(phase)
 	replay := &tx.e.replay
+	var log *effectLog // of the chain starter being decided
 	for pc := 0; pc < len(list); pc++ {
 		if tx.intr != nil || tx.mode == ruleset.EngineOff {
 			break
 		}
 		ri := list[pc]
 		r := &rs.Rules[ri]
+		log = nil
 		if tx.removed(r) {
 			continue
 		}
@@ -41,28 +43,36 @@ func (tx *Transaction) evalPhase(phase int) {
 				continue
 			}
 			tx.applyFold(f)
-		} else if m := &tx.marks[ri]; tx.inStep && m.gen == tx.prevGen && !m.effects && !replay.always[ri] &&
-			(replay.deps[ri]&tx.changed == 0 || tx.missesNewValues(ri)) {
-			// In step, and it missed then what it reads now but for values it misses: it misses (replay.go).
+		} else if m := &tx.marks[ri]; tx.inStep && m.gen == tx.prevGen && !replay.always[ri] &&
+			(!m.effects && (replay.deps[ri]&tx.changed == 0 || tx.missesNewValues(ri)) ||
+				m.effects && m.logged && replay.deps[ri]&tx.changed == 0) {
+			// In step, and reading what it read then (but for values it misses): it decides and acts as
+			// it did then (replay.go).
 			m.gen = tx.gen
-			tx.matchedVars = tx.matchedVars[:0]
-			continue
+			if !m.effects {
+				tx.matchedVars = tx.matchedVars[:0]
+				continue
+			}
+			if log = &tx.effects[ri]; !tx.replayEffects(ri, log) {
+				continue
+			}
 		} else if tx.knownMiss(ri) {
-			tx.decided(ri, false)
+			tx.decided(ri, false, nil)
 			tx.matchedVars = tx.matchedVars[:0]
 			continue
 		} else {
 			actions := tx.actions
 			tx.matchedVars = tx.matchedVars[:0]
+			log = tx.record(ri)
 			matched := tx.evalChain(ri)
-			tx.decided(ri, matched || tx.actions != actions)
-			if !matched {
+			tx.recording, log.matched = nil, matched
+			if tx.decided(ri, matched || tx.actions != actions, log); !matched {
 				continue
 			}
 		}
 		// The whole chain matched: flow and disruptive actions of the chain starter.
 		if r.Log {
-			tx.logMatch(r)
+			tx.logMatch(r, log)
 		}
 		if r.Skip > 0 {
 			tx.skip = r.Skip
@@ -124,15 +134,26 @@ func (tx *Transaction) removed(r *ruleset.Rule) bool {
 	return false
 }
 
-func (tx *Transaction) logMatch(r *ruleset.Rule) {
+// logMatch logs the match of chain starter r: as log recorded it when it was replayed, and into log
+// when it is being recorded.
+func (tx *Transaction) logMatch(r *ruleset.Rule, log *effectLog) {
 	tx.matched = append(tx.matched, int(r.ID))
-	tx.matches = append(tx.matches, Match{
+	if log != nil && log.replayed {
+		tx.matches = append(tx.matches, log.match)
+		return
+	}
+	m := Match{
 		RuleID:   int(r.ID),
 		Msg:      tx.expand(&r.Msg),
 		Data:     tx.expand(&r.LogData),
 		Severity: int(r.Severity),
 		Tags:     r.Tags,
-	})
+	}
+	tx.matches = append(tx.matches, m)
+	if log != nil {
+		m.Msg, m.Data = strings.Clone(m.Msg), strings.Clone(m.Data)
+		log.match = m
+	}
 }
 
 // evalChain evaluates a chain starter and its chained rules in a loop.
@@ -502,6 +523,9 @@ func (tx *Transaction) onMatch(r *ruleset.Rule, v *val, tv string) {
 		tx.setvar(&r.SetVars[i])
 	}
 	for i := range r.Ctls {
+		if tx.recording != nil {
+			tx.recording.ctls = append(tx.recording.ctls, ruleCtl{rule: int32(tx.e.ruleIndex(r)), ctl: int32(i)})
+		}
 		tx.ctl(r, &r.Ctls[i])
 	}
 	if r.Severity >= 0 && int(r.Severity) < tx.highestSeverity {
@@ -545,6 +569,9 @@ func (tx *Transaction) txGetSlot(s int32) (string, bool) {
 }
 
 func (tx *Transaction) txSetSlot(s int32, v string) {
+	if tx.recording != nil {
+		tx.recording.note(txWrite{slot: s, value: v})
+	}
 	if !tx.txSet[s] {
 		tx.txSet[s] = true
 		tx.txOrder = append(tx.txOrder, s)
@@ -555,6 +582,9 @@ func (tx *Transaction) txSetSlot(s int32, v string) {
 func (tx *Transaction) txDelete(s int32) {
 	if !tx.txSet[s] {
 		return
+	}
+	if tx.recording != nil {
+		tx.recording.note(txWrite{slot: s, unset: true})
 	}
 	tx.txSet[s] = false
 	tx.txVals[s] = ""
@@ -586,14 +616,8 @@ func (tx *Transaction) setvar(sv *ruleset.SetVar) {
 	if sv.Op == ruleset.SetVarDelete {
 		if slot >= 0 {
 			tx.txDelete(slot)
-		} else if _, ok := tx.txDyn[key]; ok {
-			delete(tx.txDyn, key)
-			for i, k := range tx.txDynKey {
-				if k == key {
-					tx.txDynKey = append(tx.txDynKey[:i], tx.txDynKey[i+1:]...)
-					break
-				}
-			}
+		} else {
+			tx.txDynDelete(key)
 		}
 		return
 	}
@@ -618,10 +642,34 @@ func (tx *Transaction) setvar(sv *ruleset.SetVar) {
 		tx.txSetSlot(slot, value)
 		return
 	}
+	tx.txDynSet(key, value)
+}
+
+// txDynSet and txDynDelete write TX keys built at run time, in the order they were first set.
+func (tx *Transaction) txDynSet(key, value string) {
+	if tx.recording != nil {
+		tx.recording.note(txWrite{slot: -1, key: key, value: value})
+	}
 	if _, ok := tx.txDyn[key]; !ok {
 		tx.txDynKey = append(tx.txDynKey, key)
 	}
 	tx.txDyn[key] = value
+}
+
+func (tx *Transaction) txDynDelete(key string) {
+	if _, ok := tx.txDyn[key]; !ok {
+		return
+	}
+	if tx.recording != nil {
+		tx.recording.note(txWrite{slot: -1, key: key, unset: true})
+	}
+	delete(tx.txDyn, key)
+	for i, k := range tx.txDynKey {
+		if k == key {
+			tx.txDynKey = append(tx.txDynKey[:i], tx.txDynKey[i+1:]...)
+			break
+		}
+	}
 }
 
 var smallInts = func() [1024]string {

@@ -30,9 +30,11 @@ const (
 	foldMatch                   // always matches, with these writes
 )
 
+// txWrite is a write to TX: to an interned slot, or (slot -1) to a key built at run time.
 type txWrite struct {
 	slot  int32
 	unset bool
+	key   string
 	value string
 }
 

@@ -32,7 +32,10 @@ SecRule REQBODY_PROCESSOR "@streq JSON" "id:31,phase:1,pass,log,setvar:tx.json=+
 SecRule ARGS:a "!@rx ^(f)" "id:32,phase:1,pass,nolog,capture"
 SecRule TX:1 "@streq f" "id:33,phase:1,pass,log,msg:'a negated capture saw %{TX.1}'"
 SecRule ARGS:q "@streq %{REQUEST_HEADERS.x-mode}" "id:34,phase:2,pass,log,msg:'q echoes X-Mode'"
-SecRule &ARGS:visit "@eq 1" "id:35,phase:2,pass,log,setvar:tx.visits=+1,msg:'one visit'"`
+SecRule &ARGS:visit "@eq 1" "id:35,phase:2,pass,log,setvar:tx.visits=+1,msg:'one visit'"
+SecRule REQUEST_HEADERS_NAMES "@rx ^(.*)$" "id:36,phase:1,pass,nolog,capture,setvar:'tx.hdr_%{tx.1}=%{MATCHED_VAR}'"
+SecRule REQUEST_HEADERS:Referer "@streq fine" "id:38,phase:1,pass,nolog,setvar:!tx.hdr_referer"
+SecRule TX:/^hdr_/ "@rx ^x-mode$" "id:37,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",

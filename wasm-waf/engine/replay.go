@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+import (
+	"strings"
+
+	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
+)
 
 // Replay. Request after request, most rules of a phase decide as they did for the previous
 // request on the same Transaction. While every rule before has decided as it did then (the
@@ -49,6 +53,63 @@ type replayPlan struct {
 type ruleMark struct {
 	gen     uint32 // the transaction (Transaction.gen); 0: never
 	effects bool   // it ran actions: the chain matched, or some link's actions ran
+	logged  bool   // and they are in Transaction.effects
+}
+
+// effectLog is what evaluating a chain starter did, in the transaction of its mark: replaying it
+// in a later transaction that is in step, with the rule's sources unchanged, does the same.
+type effectLog struct {
+	writes   []txWrite  // TX writes, in order
+	ctls     []ruleCtl  // ctl actions run, in order
+	last     matchedVar // MATCHED_VARS is cleared before the next chain starter: not kept
+	severity int
+	matched  bool
+	match    Match // logged when the chain matched
+	replayed bool  // the log is being replayed, not recorded
+}
+
+type ruleCtl struct{ rule, ctl int32 }
+
+// note records a TX write. Strings are copied: the log outlives the request.
+func (l *effectLog) note(w txWrite) {
+	w.key, w.value = strings.Clone(w.key), strings.Clone(w.value)
+	l.writes = append(l.writes, w)
+}
+
+// record starts the effect log of chain starter ri.
+func (tx *Transaction) record(ri int32) *effectLog {
+	l := &tx.effects[ri]
+	l.writes, l.ctls, l.replayed = l.writes[:0], l.ctls[:0], false
+	l.match = Match{}
+	tx.recording = l
+	return l
+}
+
+// replayEffects does again what chain starter ri did when l was recorded, and reports whether
+// the chain matched.
+func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
+	l.replayed = true
+	for i := range l.writes {
+		switch w := &l.writes[i]; {
+		case w.slot >= 0 && w.unset:
+			tx.txDelete(w.slot)
+		case w.slot >= 0:
+			tx.txSetSlot(w.slot, w.value)
+		case w.unset:
+			tx.txDynDelete(w.key)
+		default:
+			tx.txDynSet(w.key, w.value)
+		}
+	}
+	for _, c := range l.ctls {
+		r := &tx.e.rs.Rules[c.rule]
+		tx.ctl(r, &r.Ctls[c.ctl])
+	}
+	tx.lastMatched = l.last
+	tx.matchedVars = tx.matchedVars[:0]
+	tx.highestSeverity = l.severity
+	tx.ruleIndex = ri
+	return l.matched
 }
 
 // phaseSeen is what a phase's sources held at the start of the phase in transaction gen.
@@ -263,14 +324,19 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 	seen.keys[src], seen.values[src] = keys, values
 }
 
-// decided marks how chain starter ri was decided now, evaluated or known to miss, and keeps the
-// transaction in step if it decided as it did in the previous transaction.
-func (tx *Transaction) decided(ri int32, effects bool) {
+// decided marks how chain starter ri was decided now, evaluated (log recorded it) or known to
+// miss, and keeps the transaction in step if it decided as it did in the previous transaction.
+func (tx *Transaction) decided(ri int32, effects bool, log *effectLog) {
 	m := &tx.marks[ri]
 	if tx.inStep && (m.gen != tx.prevGen || (effects || m.effects) && tx.readsChanged(ri)) {
 		tx.inStep = false
 	}
-	*m = ruleMark{gen: tx.gen, effects: effects}
+	*m = ruleMark{gen: tx.gen, effects: effects, logged: effects && log != nil}
+	if m.logged {
+		log.last = tx.lastMatched
+		log.last.key, log.last.value = strings.Clone(log.last.key), strings.Clone(log.last.value)
+		log.severity = tx.highestSeverity
+	}
 }
 
 func (tx *Transaction) readsChanged(ri int32) bool {

@@ -12,11 +12,18 @@ import (
 // every later rule evaluated. Each request also decides as on a new engine. The regexes have no
 // prefilter, so each value a rule looks at runs its regex.
 func TestReplaySettlesRulesWhoseInputsDidNotChange(t *testing.T) {
-	const rules = `SecRule REQUEST_HEADERS:User-Agent "@rx ^(?:bot)?$" "id:1,phase:1,deny,status:403"
+	// Rules 6 and 10 act on every request through what replay does again: TX keys set and
+	// removed, a log entry, MATCHED_VAR (rule 9, which reads a new request id, sees rule 7's) and a ctl
+	// exclusion (rule 2 does not see ARGS:skip).
+	const rules = `SecRule REQUEST_HEADERS_NAMES "@rx ^(user-agent)$" "id:6,phase:1,capture,t:lowercase,pass,log,msg:'%{MATCHED_VAR_NAME}',setvar:'tx.seen_%{tx.1}=1',ctl:ruleRemoveTargetById=2;ARGS:skip"
+SecRule REQUEST_HEADERS_NAMES "@rx ^(x-request-id)$" "id:10,phase:1,capture,t:lowercase,pass,nolog,setvar:'tx.seen_%{tx.1}=1',setvar:'!tx.seen_%{tx.1}'"
+SecRule REQUEST_HEADERS:User-Agent "@rx ^(?:bot)?$" "id:1,phase:1,deny,status:403"
 SecRule ARGS "@rx ^(?:union)?$" "id:2,phase:1,deny,status:403"
 SecRule ARGS_NAMES "@rx ^(?:debug)?$" "id:3,phase:1,deny,status:403"
 SecRule ARGS:q "@rx ^(\w+)$" "id:4,phase:1,capture,pass,nolog,setvar:tx.word=%{tx.1}"
-SecRule TX:word "@streq stop" "id:5,phase:1,deny,status:406"`
+SecRule TX:word "@streq stop" "id:5,phase:1,deny,status:406"
+SecRule TX:/^seen_/ "@eq 1" "id:7,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule MATCHED_VAR|REQUEST_HEADERS:X-Request-Id "@streq 1" "id:9,phase:1,pass,log,msg:'after %{MATCHED_VAR_NAME}'"`
 	long := compile(t, rules)
 	ran := map[int32][]string{}
 	engine.SetRegexRunHook(func(ruleID, regex int32, value string) { ran[ruleID] = append(ran[ruleID], value) })
@@ -29,19 +36,22 @@ SecRule TX:word "@streq stop" "id:5,phase:1,deny,status:406"`
 		status int
 		ran    map[int32][]string // nil: not checked
 	}{
-		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{1: {"Mozilla"}, 2: {"go", "1"}, 3: {"q", "page"}, 4: {"go"}}},
-		// Only rule 4 runs: it acts on every request.
-		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{4: {"go"}}},
+		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{6: {"user-agent"}, 10: {"x-request-id"}, 1: {"Mozilla"},
+			2: {"go", "1"}, 3: {"q", "page"}, 4: {"go"}}},
+		// Nothing runs. Rule 4 acts on every request: what it did is done again.
+		{request("/?q=go&page=1", "r0"), 0, map[int32][]string{}},
 		// Rule 1 reads the User-Agent only.
-		{request("/?q=go&page=1", "r2"), 0, map[int32][]string{4: {"go"}}},
-		// Rule 2 runs on the new value alone; rule 3 reads names, which did not change.
-		{request("/?q=go&page=2", "r3"), 0, map[int32][]string{2: {"2"}, 4: {"go"}}},
+		{request("/?q=go&page=1", "r2"), 0, map[int32][]string{}},
+		// Rule 2 runs on the new value alone; rule 3 reads names, which did not change, and rule
+		// 4 the value of q.
+		{request("/?q=go&page=2", "r3"), 0, map[int32][]string{2: {"2"}}},
 		{request("/?q=go&page=2&debug=x", "r4"), 403, nil},
 		// Rule 4 captures another word: rule 5, settled so far by its TX, decides again.
 		{request("/?q=stop&page=2", "r5"), 406, nil},
 		{request("/?q=stop&page=2", "r6"), 406, nil},
-		{request("/?q=go&page=2", "r7"), 0, nil},
-		{request("/?q=go&page=2", "r8"), 0, map[int32][]string{4: {"go"}}},
+		{request("/?q=go&page=2", "r7"), 0, map[int32][]string{4: {"go"}}},
+		{request("/?q=go&page=2", "r8"), 0, map[int32][]string{}},
+		{request("/?q=go&page=2&skip=union", "r9"), 0, nil},
 	} {
 		clear(ran)
 		got := runFull(long, c.r, "10.0.0.1")

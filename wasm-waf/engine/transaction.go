@@ -112,7 +112,9 @@ type Transaction struct {
 	// listChanges[src] is how list source src changed (notePhaseSources).
 	listChanges [sourceSingle]listChange
 	actions     uint32 // onMatch calls and captures
-	probing     bool   // missesNewValues runs operators: no captures
+	effects     []effectLog
+	recording   *effectLog // the chain starter being evaluated writes its effects here
+	probing     bool       // missesNewValues runs operators: no captures
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -213,6 +215,7 @@ func newTransaction(e *Engine) *Transaction {
 		summaries:    make([]groupSummary, e.groups.summaries),
 		views:        make([]ruleView, len(e.rs.Rules)),
 		marks:        make([]ruleMark, len(e.rs.Rules)),
+		effects:      make([]effectLog, len(e.rs.Rules)),
 	}
 }
 
@@ -229,7 +232,7 @@ func (tx *Transaction) begin() {
 		tx.gen, tx.prevGen = 1, 0
 	}
 	tx.inStep = tx.prevGen != 0
-	tx.probing = false // a panic may have left it set
+	tx.probing, tx.recording = false, nil // a panic may have left them set
 	if tx.stamps >= stampLimit {
 		tx.resetStamps()
 	}
