@@ -135,7 +135,7 @@ func planReplay(rs *ruleset.Ruleset) replayPlan {
 	p := replayPlan{deps: make([]uint64, n), always: make([]bool, n), targetBase: make([]int32, n),
 		opDeps: make([]uint64, n), tryValues: make([]bool, n)}
 	for phase, list := range rs.Phases {
-		b := replayBuilder{plan: &p, phase: phase, bits: map[replaySource]int{}}
+		b := replayBuilder{plan: &p, phase: phase}
 		for _, ri := range list {
 			start := &rs.Rules[ri]
 			p.targetBase[ri] = int32(len(p.targetDeps))
@@ -164,11 +164,13 @@ func planReplay(rs *ruleset.Ruleset) replayPlan {
 	return p
 }
 
-// replayBuilder numbers the sources of one phase.
+// replayBuilder numbers the sources of one phase (no map: it runs in configure, interpreted).
 type replayBuilder struct {
-	plan       *replayPlan
-	phase      int
-	bits       map[replaySource]int
+	plan  *replayPlan
+	phase int
+	// bits[kind][src] is 1 + the bit of the whole source or of its names, 0 before it has one;
+	// keyed reads are looked up among the phase's sources.
+	bits       [2][len(everySource)]int8
 	unfollowed bool // the current rule reads what the plan does not follow
 }
 
@@ -185,7 +187,9 @@ func (b *replayBuilder) target(t *ruleset.Target) uint64 {
 func (b *replayBuilder) macro(m *ruleset.Macro) uint64 {
 	var deps uint64
 	for i := range m.Parts {
-		if part := &m.Parts[i]; part.Key != "" {
+		if part := &m.Parts[i]; part.Var == ruleset.VarNone || part.Var == ruleset.VarTX {
+			continue // text, or written by rules only (most parts: no call, in configure)
+		} else if part.Key != "" {
 			deps |= b.read(part.Var, replayKeyed, part.Key)
 		} else {
 			deps |= b.read(part.Var, replayWhole, "")
@@ -216,13 +220,15 @@ func (b *replayBuilder) read(v ruleset.Var, kind replayKind, key string) uint64 
 				s.key = key
 			}
 		}
-		bit, ok := b.bits[s]
-		if !ok {
+		bit := b.bitOf(s)
+		if bit < 0 {
 			if bit = len(b.plan.sources[b.phase]); bit == 64 {
 				b.unfollowed = true
 				continue
 			}
-			b.bits[s] = bit
+			if s.kind != replayKeyed {
+				b.bits[s.kind][s.src] = int8(bit + 1)
+			}
 			b.plan.sources[b.phase] = append(b.plan.sources[b.phase], s)
 			if src < sourceSingle {
 				b.plan.lists[b.phase] |= 1 << src
@@ -231,6 +237,18 @@ func (b *replayBuilder) read(v ruleset.Var, kind replayKind, key string) uint64 
 		deps |= 1 << bit
 	}
 	return deps
+}
+
+func (b *replayBuilder) bitOf(s replaySource) int {
+	if s.kind != replayKeyed {
+		return int(b.bits[s.kind][s.src]) - 1
+	}
+	for i, o := range b.plan.sources[b.phase] {
+		if o == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // namesVar reports whether v's values are the names of a list's entries.
@@ -289,6 +307,8 @@ func (tx *Transaction) notePhaseSources(phase int) {
 	}
 	seen.gen = tx.gen
 	tx.changed = changed
+	tx.changedGen++
+	tx.changedBuf = tx.changedBuf[:0]
 }
 
 // listChanged compares list source src with its stamps in seen, notes how it changed in
@@ -353,34 +373,67 @@ func (tx *Transaction) missesNewValues(ri int32) bool {
 		return false
 	}
 	r := &tx.e.rs.Rules[ri]
+	var vals []val
+	if g := tx.e.groups.groupOf[ri]; g >= 0 && (len(tx.exclusions) == 0 || !tx.ctlCovers(r)) {
+		// Rules over the same targets and exclusions have the same new values: found once.
+		s := &tx.changedSpans[g]
+		if s.gen != tx.changedGen || s.dataGen != tx.dataGen {
+			start := len(tx.changedBuf)
+			buf, ok := tx.changedOfTargets(tx.changedBuf, ri, r)
+			*s = changedSpan{gen: tx.changedGen, dataGen: tx.dataGen, ok: ok, start: int32(start), end: int32(len(buf))}
+			tx.changedBuf = buf
+		}
+		if !s.ok {
+			return false
+		}
+		vals = tx.changedBuf[s.start:s.end]
+	} else {
+		buf, ok := tx.changedOfTargets(tx.vals[:0], ri, r)
+		if tx.vals = buf[:0]; !ok {
+			return false
+		}
+		vals = buf
+	}
 	pure := tx.e.pureMiss[ri]
-	deps := plan.targetDeps[plan.targetBase[ri]:]
 	tx.ruleIndex = ri
+	tx.probing = true // an operator that matches does not capture: the chain is evaluated then
+	miss := true
+	for vi := 0; miss && vi < len(vals); vi++ {
+		v := &vals[vi]
+		if pure && tx.missed(ri, v) {
+			continue
+		}
+		if tx.operatorMatches(ri, r, v) {
+			miss = false
+		} else if pure {
+			tx.rememberMiss(ri, v)
+		}
+	}
+	tx.probing = false
+	return miss
+}
+
+// changedSpan holds the new values of a ruleset group's changed targets in Transaction.changedBuf,
+// for the phase (changedGen) and data generation they were found in.
+type changedSpan struct {
+	gen, dataGen uint32
+	ok           bool
+	start, end   int32
+}
+
+// changedOfTargets appends the new values of chain starter ri's targets that read changed sources.
+func (tx *Transaction) changedOfTargets(dst []val, ri int32, r *ruleset.Rule) (_ []val, ok bool) {
+	plan := &tx.e.replay
+	deps := plan.targetDeps[plan.targetBase[ri]:]
 	for ti := range r.Targets {
 		if deps[ti]&tx.changed == 0 {
 			continue // its values are those it missed
 		}
-		vals, ok := tx.changedValues(tx.vals[:0], &r.Targets[ti], r)
-		miss := ok
-		tx.probing = true // an operator that matches does not capture: the chain is evaluated then
-		for vi := 0; miss && vi < len(vals); vi++ {
-			v := &vals[vi]
-			if pure && tx.missed(ri, v) {
-				continue
-			}
-			if tx.operatorMatches(ri, r, v) {
-				miss = false
-			} else if pure {
-				tx.rememberMiss(ri, v)
-			}
-		}
-		tx.probing = false
-		tx.vals = vals[:0]
-		if !miss {
-			return false
+		if dst, ok = tx.changedValues(dst, &r.Targets[ti], r); !ok {
+			return dst, false
 		}
 	}
-	return true
+	return dst, true
 }
 
 // changedValues appends the values of target t of chain starter r that changed since the start

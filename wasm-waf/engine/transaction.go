@@ -113,8 +113,12 @@ type Transaction struct {
 	listChanges [sourceSingle]listChange
 	actions     uint32 // onMatch calls and captures
 	effects     []effectLog
-	recording   *effectLog // the chain starter being evaluated writes its effects here
-	probing     bool       // missesNewValues runs operators: no captures
+	// changedSpans[g] are ruleset group g's new values in changedBuf (missesNewValues).
+	changedSpans []changedSpan
+	changedBuf   []val
+	changedGen   uint32
+	recording    *effectLog // the chain starter being evaluated writes its effects here
+	probing      bool       // missesNewValues runs operators: no captures
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool
@@ -216,6 +220,7 @@ func newTransaction(e *Engine) *Transaction {
 		views:        make([]ruleView, len(e.rs.Rules)),
 		marks:        make([]ruleMark, len(e.rs.Rules)),
 		effects:      make([]effectLog, len(e.rs.Rules)),
+		changedSpans: make([]changedSpan, len(e.groups.spanBase)),
 	}
 }
 
