@@ -115,8 +115,8 @@ func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
 // phaseSeen is what a phase's sources held at the start of the phase in transaction gen.
 type phaseSeen struct {
 	gen    uint32
-	epochs []uint32 // by source bit, for single variables: sourceEpoch
-	// Per list source, its entries' key and value stamps (0: no slot).
+	idents []uint32 // by source bit, for single variables: contentIdent, or unsetStamp
+	// Per list source, its entries' keys and values (contentIdent).
 	keys, values [sourceSingle][]uint32
 }
 
@@ -126,6 +126,22 @@ type listChange struct {
 	all   bool    // more values changed than entries lists
 	entry []int32 // the entries whose values changed
 }
+
+// contentIdent names a value's content from one transaction to the next: the stamp of its slot,
+// emptyIdent for the empty value (which takes no slot), or 0, unlike any other, for a value
+// without a slot.
+func contentIdent(value string, id int32, stamp uint32) uint32 {
+	switch {
+	case uint32(id) < valueSlots:
+		return stamp
+	case value == "":
+		return emptyIdent
+	}
+	return 0
+}
+
+// emptyIdent is neither a stamp (below stampLimit) nor an unset variable's (unsetStamp).
+const emptyIdent = ^uint32(0)
 
 // maxChangedEntries bounds the entries with new values that keyed reads look through.
 const maxChangedEntries = 8
@@ -266,8 +282,8 @@ func namesVar(v ruleset.Var) bool {
 func (tx *Transaction) notePhaseSources(phase int) {
 	seen, plan := &tx.seen[phase], &tx.e.replay
 	srcs := plan.sources[phase]
-	if len(seen.epochs) != len(srcs) {
-		seen.epochs = make([]uint32, len(srcs))
+	if len(seen.idents) != len(srcs) {
+		seen.idents = make([]uint32, len(srcs))
 	}
 	for src := range sourceSingle {
 		if plan.lists[phase]&(1<<src) != 0 {
@@ -278,11 +294,15 @@ func (tx *Transaction) notePhaseSources(phase int) {
 	for b := range srcs {
 		s := &srcs[b]
 		if s.src >= sourceSingle {
-			epoch := tx.sourceEpoch(s.src)
-			if epoch == 0 || epoch != seen.epochs[b] {
+			v := ruleset.Var(s.src - sourceSingle)
+			ident := unsetStamp(v)
+			if e := &tx.singles[v]; tx.hasSingle[v] {
+				ident = contentIdent(e.value, e.id, e.stamp)
+			}
+			if ident == 0 || ident != seen.idents[b] {
 				changed |= 1 << b
 			}
-			seen.epochs[b] = epoch
+			seen.idents[b] = ident
 			continue
 		}
 		var same bool
@@ -319,10 +339,10 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 	c.names, c.all, c.entry = len(keys) != len(list), false, c.entry[:0]
 	for i := 0; !c.names && i < len(list); i++ {
 		e := &list[i]
-		switch {
-		case uint32(e.keyID) >= valueSlots || keys[i] != e.keyStamp:
+		switch v := contentIdent(e.value, e.id, e.stamp); {
+		case keys[i] != contentIdent(e.key, e.keyID, e.keyStamp) || keys[i] == 0:
 			c.names = true
-		case uint32(e.id) < valueSlots && values[i] == e.stamp:
+		case v != 0 && values[i] == v:
 		case len(c.entry) == maxChangedEntries:
 			c.all = true
 		default:
@@ -332,14 +352,8 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 	keys, values = keys[:0], values[:0]
 	for i := range list {
 		e := &list[i]
-		k, v := e.keyStamp, e.stamp
-		if uint32(e.keyID) >= valueSlots {
-			k = 0 // no slot: unlike any later name
-		}
-		if uint32(e.id) >= valueSlots {
-			v = 0
-		}
-		keys, values = append(keys, k), append(values, v)
+		keys = append(keys, contentIdent(e.key, e.keyID, e.keyStamp))
+		values = append(values, contentIdent(e.value, e.id, e.stamp))
 	}
 	seen.keys[src], seen.values[src] = keys, values
 }

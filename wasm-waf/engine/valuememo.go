@@ -61,7 +61,11 @@ func contentHash(s string) uint64 {
 		h = (h ^ *(*uint64)(unsafe.Add(p, n/2-4))) * mul
 		h = (h ^ *(*uint64)(unsafe.Add(p, n-8))) * mul
 	}
-	return h ^ h>>32
+	// A product's low bits depend only on its factors' low bits: mix the high ones down before
+	// the bucket is taken from the low bits.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	return h ^ h>>33
 }
 
 // nextStamp returns a stamp no cache entry holds yet.

@@ -416,3 +416,23 @@ func checkEpoch(t *testing.T, epochs map[string]uint32, i int, uri, same string,
 	}
 	epochs[uri] = epoch
 }
+
+// The values of an ordinary request spread over the buckets: each takes a slot, so that the next
+// request with the same values finds them (a product's low bits alone put six of these in one
+// bucket of four).
+func TestValuesOfARequestTakeSlots(t *testing.T) {
+	e := New(memoRuleset(t))
+	tx := e.NewTransaction()
+	defer tx.Close()
+	values := []string{"shop.example.com", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "en-US,en;q=0.9", "gzip, deflate, br",
+		"session=3f2a9c1e7b6d4a5f8e0c; theme=dark", "application/x-www-form-urlencoded", "96", "Host", "User-Agent", "Accept",
+		"Accept-Language", "Accept-Encoding", "Cookie", "Content-Type", "Content-Length", "session", "3f2a9c1e7b6d4a5f8e0c",
+		"theme", "dark", "name", "Jane Doe", "email", "jane.doe@example.com", "city", "Berlin", "zip", "10115", "newsletter",
+		"on", "about", "Hiking and tea", "POST", "HTTP/1.1", "/account/profile", "profile"}
+	for _, s := range values {
+		if _, id, _ := tx.valueID(s); id >= valueSlots {
+			t.Errorf("%q took no slot", s)
+		}
+	}
+}
