@@ -116,8 +116,10 @@ func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
 type phaseSeen struct {
 	gen    uint32
 	idents []uint32 // by source bit, for single variables: contentIdent, or unsetStamp
-	// Per list source, its entries' keys and values (contentIdent).
+	longs  []string // by source bit, for single variables: the value, when longIdent
+	// Per list source, its entries' keys and values (contentIdent), and values named longIdent.
 	keys, values [sourceSingle][]uint32
+	valueLongs   [sourceSingle][]string
 }
 
 // listChange is how a list source differs from what it held at the same point then.
@@ -140,8 +142,11 @@ func contentIdent(value string, id int32, stamp uint32) uint32 {
 	return 0
 }
 
-// emptyIdent is neither a stamp (below stampLimit) nor an unset variable's (unsetStamp).
-const emptyIdent = ^uint32(0)
+// emptyIdent and longIdent are neither stamps (below stampLimit) nor unset variables' (unsetStamp).
+const (
+	emptyIdent = ^uint32(0)
+	longIdent  = ^uint32(0) - 1
+)
 
 // maxChangedEntries bounds the entries with new values that keyed reads look through.
 const maxChangedEntries = 8
@@ -283,7 +288,7 @@ func (tx *Transaction) notePhaseSources(phase int) {
 	seen, plan := &tx.seen[phase], &tx.e.replay
 	srcs := plan.sources[phase]
 	if len(seen.idents) != len(srcs) {
-		seen.idents = make([]uint32, len(srcs))
+		seen.idents, seen.longs = make([]uint32, len(srcs)), make([]string, len(srcs))
 	}
 	for src := range sourceSingle {
 		if plan.lists[phase]&(1<<src) != 0 {
@@ -295,14 +300,14 @@ func (tx *Transaction) notePhaseSources(phase int) {
 		s := &srcs[b]
 		if s.src >= sourceSingle {
 			v := ruleset.Var(s.src - sourceSingle)
-			ident := unsetStamp(v)
-			if e := &tx.singles[v]; tx.hasSingle[v] {
-				ident = contentIdent(e.value, e.id, e.stamp)
-			}
-			if ident == 0 || ident != seen.idents[b] {
+			if !tx.hasSingle[v] {
+				if seen.idents[b] != unsetStamp(v) {
+					changed |= 1 << b
+				}
+				seen.idents[b], seen.longs[b] = unsetStamp(v), ""
+			} else if e := &tx.singles[v]; !noteContent(&seen.idents[b], &seen.longs[b], e.value, e.id, e.stamp) {
 				changed |= 1 << b
 			}
-			seen.idents[b] = ident
 			continue
 		}
 		var same bool
@@ -331,32 +336,59 @@ func (tx *Transaction) notePhaseSources(phase int) {
 	tx.changedBuf = tx.changedBuf[:0]
 }
 
-// listChanged compares list source src with its stamps in seen, notes how it changed in
-// tx.listChanges, and records its stamps now.
+// listChanged compares list source src with what seen recorded of it, notes how it changed in
+// tx.listChanges, and records it now.
 func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
-	list, keys, values := tx.sourceList(src), seen.keys[src], seen.values[src]
+	list, keys := tx.sourceList(src), seen.keys[src]
 	c := &tx.listChanges[src]
 	c.names, c.all, c.entry = len(keys) != len(list), false, c.entry[:0]
 	for i := 0; !c.names && i < len(list); i++ {
 		e := &list[i]
-		switch v := contentIdent(e.value, e.id, e.stamp); {
-		case keys[i] != contentIdent(e.key, e.keyID, e.keyStamp) || keys[i] == 0:
-			c.names = true
-		case v != 0 && values[i] == v:
+		c.names = keys[i] != contentIdent(e.key, e.keyID, e.keyStamp) || keys[i] == 0
+	}
+	keys = keys[:0]
+	for i := range list {
+		e := &list[i]
+		keys = append(keys, contentIdent(e.key, e.keyID, e.keyStamp))
+	}
+	seen.keys[src] = keys
+	values, longs := seen.values[src], seen.valueLongs[src]
+	if len(values) != len(list) {
+		values, longs = make([]uint32, len(list)), make([]string, len(list))
+	}
+	for i := range list {
+		e := &list[i]
+		switch same := noteContent(&values[i], &longs[i], e.value, e.id, e.stamp); {
+		case same || c.names:
 		case len(c.entry) == maxChangedEntries:
 			c.all = true
 		default:
 			c.entry = append(c.entry, int32(i))
 		}
 	}
-	keys, values = keys[:0], values[:0]
-	for i := range list {
-		e := &list[i]
-		keys = append(keys, contentIdent(e.key, e.keyID, e.keyStamp))
-		values = append(values, contentIdent(e.value, e.id, e.stamp))
-	}
-	seen.keys[src], seen.values[src] = keys, values
+	seen.values[src], seen.valueLongs[src] = values, longs
 }
+
+// noteContent compares a value with what ident and long recorded (contentIdent, and a copy of a
+// value without a slot of up to maxComparedLen bytes, named longIdent), records it, and reports
+// whether it is the same. Long values repeat too (tokens, cookies, form bodies): compared byte by
+// byte, copied only when they change.
+func noteContent(ident *uint32, long *string, value string, id int32, stamp uint32) bool {
+	now := contentIdent(value, id, stamp)
+	if now == 0 && len(value) <= maxComparedLen {
+		if *ident == longIdent && *long == value {
+			return true
+		}
+		*ident, *long = longIdent, strings.Clone(value)
+		return false
+	}
+	same := now != 0 && now == *ident
+	*ident, *long = now, ""
+	return same
+}
+
+// maxComparedLen bounds the values without a slot that replay keeps a copy of.
+const maxComparedLen = 4096
 
 // decided marks how chain starter ri was decided now, evaluated (log recorded it) or known to
 // miss, and keeps the transaction in step if it decided as it did in the previous transaction.

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/engine"
@@ -78,4 +80,25 @@ func maps(m map[int32][]string) map[int32][]string {
 		out[k] = append([]string(nil), v...)
 	}
 	return out
+}
+
+// A value too long for a value slot (a token, a form body) is compared byte by byte: repeated,
+// the rules over it are settled; changed, they run on it.
+func TestReplayComparesLongValues(t *testing.T) {
+	e := compile(t, `SecRule REQUEST_HEADERS:Authorization "@rx ^(?:evil)?$" "id:1,phase:1,deny,status:403"`)
+	runs := 0
+	engine.SetRegexRunHook(func(ruleID, regex int32, value string) { runs++ })
+	t.Cleanup(func() { engine.SetRegexRunHook(nil) })
+	token := "Bearer " + strings.Repeat("x", 1000)
+	other := token[:len(token)-1] + "y"
+	for i, c := range []struct {
+		token string
+		runs  int
+	}{{token, 1}, {token, 0}, {other, 1}, {other, 0}, {token, 1}} {
+		runs = 0
+		r := req{uri: "/", headers: [][2]string{{"Authorization", c.token}, {"X-Request-Id", strconv.Itoa(i)}}}
+		if it, _, _ := run(e, r); it != nil || runs != c.runs {
+			t.Fatalf("request %d: interruption %v, the rule ran %d times, want none and %d", i, it, runs, c.runs)
+		}
+	}
 }
