@@ -305,7 +305,9 @@ func (tx *Transaction) notePhaseSources(phase int) {
 					changed |= 1 << b
 				}
 				seen.idents[b], seen.longs[b] = unsetStamp(v), ""
-			} else if e := &tx.singles[v]; !noteContent(&seen.idents[b], &seen.longs[b], e.value, e.id, e.stamp) {
+			} else if e := &tx.singles[v]; uint32(e.id) < valueSlots && seen.idents[b] == e.stamp {
+				// The same slot content: the common case, without a call.
+			} else if !noteContent(&seen.idents[b], &seen.longs[b], e.value, e.id, e.stamp) {
 				changed |= 1 << b
 			}
 			continue
@@ -358,7 +360,8 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 	}
 	for i := range list {
 		e := &list[i]
-		switch same := noteContent(&values[i], &longs[i], e.value, e.id, e.stamp); {
+		switch same := uint32(e.id) < valueSlots && values[i] == e.stamp ||
+			noteContent(&values[i], &longs[i], e.value, e.id, e.stamp); {
 		case same || c.names:
 		case len(c.entry) == maxChangedEntries:
 			c.all = true
