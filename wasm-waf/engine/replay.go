@@ -8,14 +8,16 @@ import (
 
 // Replay. Request after request, most rules of a phase decide as they did for the previous
 // request on the same Transaction. While every rule before has decided as it did then (the
-// transaction is "in step"), TX and the matched variables hold what they held at the same point
-// then, since only rules write them. A chain starter that reads nothing else but sources holding
-// what they held at the start of the same phase then, and that missed then without running an
-// action, misses again: it is settled by one mask test, without looking at its groups.
+// transaction is "in step"), TX and MATCHED_VAR hold what they held at the same point then, since
+// only rules write them. A chain starter that reads only sources holding what they held at the
+// start of the same phase then decides as it did: if it missed, it misses (one mask test, without
+// looking at its groups); if it ran actions, they are done again from its effect log. One that
+// missed then, over lists changed by a few entries' values, runs its operator on those values
+// only (missesNewValues).
 //
-// A rule that reads changed sources, or that ran actions, is evaluated. The transaction stays in
-// step if the rule reads nothing that changed (it decides and acts as it did then) or if it runs
-// no action now and ran none then. Otherwise every later rule of the transaction is evaluated.
+// Any other rule is evaluated. The transaction stays in step if the rule reads nothing that
+// changed (it decides and acts as it did then) or if it runs no action now and ran none then.
+// Otherwise every later rule of the transaction is evaluated.
 
 // replaySource is what a phase's rules read of a source: a single variable, or of a list its
 // whole contents, its entries' names (the _NAMES variables and & counts), or the values under one
