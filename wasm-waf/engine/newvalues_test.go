@@ -151,6 +151,11 @@ func TestRequestsWithNewValuesDecideAsANewEngine(t *testing.T) {
 	// collected anew: its sources' new entries are new since another request than the one it last saw.
 	off := [][2]string{{"X-Mode", "off"}}
 	checkSequence(t, rs, []req{{uri: "/p?q=x"}, {uri: "/p?q=x&a=7", headers: off}, {uri: "/p?q=x&a=7&b=y"}})
+	// Rule 34's operator reads X-Mode: a new X-Mode is a new operator for the unchanged q.
+	checkSequence(t, rs, []req{
+		{uri: "/p?q=abc", headers: [][2]string{{"X-Mode", "fine"}}},
+		{uri: "/p?q=abc", headers: [][2]string{{"X-Mode", "abc"}}},
+	})
 	// Rule 21's variant under one exclusion, then under another in the same place: the second
 	// removes something else, so its values are not the first's plus the new argument.
 	checkSequence(t, rs, []req{
