@@ -173,6 +173,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.prefixes[int32(i)] = ps
 	}
 	e.folds = e.foldRules()
+	e.replay.planVisits(rs, e.folds)
 	return e
 }
 

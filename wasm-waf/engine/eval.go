@@ -22,15 +22,34 @@ func (tx *Transaction) evalPhase(phase int) {
 		return
 	}
 	tx.notePhaseSources(phase)
+	// In step, the loop visits only the chain starters that may not settle as they did then
+	// (replay.go); from the first rule that decides otherwise, or skips rules by count, every rule.
+	sparse := tx.inStep
+	if sparse {
+		tx.planVisits(phase)
+	} else {
+		tx.markFloor[phase] = tx.gen
+	}
+	tx.acted[phase] = tx.acted[phase][:0]
 	replay := &tx.e.replay
 	var log *effectLog // of the chain starter being decided
 	for pc := 0; pc < len(list); pc++ {
+		if sparse {
+			if !tx.inStep || tx.skip > 0 {
+				sparse = false
+			} else if pc = nextVisit(tx.visit, pc); pc >= len(list) {
+				break
+			}
+		}
 		if tx.intr != nil || tx.mode == ruleset.EngineOff {
 			break
 		}
 		ri := list[pc]
 		r := &rs.Rules[ri]
 		log = nil
+		if ruleVisitHook != nil {
+			ruleVisitHook(r.ID)
+		}
 		if tx.removed(r) {
 			continue
 		}
@@ -43,7 +62,7 @@ func (tx *Transaction) evalPhase(phase int) {
 				continue
 			}
 			tx.applyFold(f)
-		} else if m := &tx.marks[ri]; tx.inStep && m.gen == tx.prevGen && !replay.always[ri] &&
+		} else if m := &tx.marks[ri]; tx.inStep && m.gen >= tx.markFloor[phase] && !replay.always[ri] &&
 			(!m.effects && (replay.deps[ri]&tx.changed == 0 || tx.missesNewValues(ri)) ||
 				m.effects && m.logged && replay.deps[ri]&tx.changed == 0) {
 			// In step, and reading what it read then (but for values it misses): it decides and acts as
@@ -53,11 +72,12 @@ func (tx *Transaction) evalPhase(phase int) {
 				tx.matchedVars = tx.matchedVars[:0]
 				continue
 			}
+			tx.acted[phase] = append(tx.acted[phase], int32(pc))
 			if log = &tx.effects[ri]; !tx.replayEffects(ri, log) {
 				continue
 			}
 		} else if tx.knownMiss(ri) {
-			tx.decided(ri, false, nil)
+			tx.decided(phase, ri, false, nil)
 			tx.matchedVars = tx.matchedVars[:0]
 			continue
 		} else {
@@ -66,7 +86,10 @@ func (tx *Transaction) evalPhase(phase int) {
 			log = tx.record(ri)
 			matched := tx.evalChain(ri)
 			tx.recording, log.matched = nil, matched
-			if tx.decided(ri, matched || tx.actions != actions, log); !matched {
+			if tx.decided(phase, ri, matched || tx.actions != actions, log); tx.marks[ri].effects {
+				tx.acted[phase] = append(tx.acted[phase], int32(pc))
+			}
+			if !matched {
 				continue
 			}
 		}
@@ -98,6 +121,9 @@ func (tx *Transaction) evalPhase(phase int) {
 		}
 	}
 }
+
+// ruleVisitHook observes every chain starter that a phase's loop visits (tests count them).
+var ruleVisitHook func(ruleID int32)
 
 func (tx *Transaction) interrupt(r *ruleset.Rule) {
 	status := int(r.Status)

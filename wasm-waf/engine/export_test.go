@@ -3,11 +3,15 @@ package engine
 // SetRegexRunHook lets tests observe the regexes that run past their prefilters.
 func SetRegexRunHook(f func(ruleID, regex int32, value string)) { regexRunHook = f }
 
+// SetRuleVisitHook lets tests observe the chain starters that a phase's loop visits.
+func SetRuleVisitHook(f func(ruleID int32)) { ruleVisitHook = f }
+
 // FoldsOff makes e evaluate every rule on each request, as without decided rules.
 func FoldsOff(e *Engine) {
 	for i := range e.folds {
 		e.folds[i] = foldedRule{}
 	}
+	e.replay.planVisits(e.rs, e.folds)
 }
 
 // FoldCounts counts the rules that e decides once: never matching, always matching.

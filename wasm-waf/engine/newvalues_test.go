@@ -35,7 +35,10 @@ SecRule ARGS:q "@streq %{REQUEST_HEADERS.x-mode}" "id:34,phase:2,pass,log,msg:'q
 SecRule &ARGS:visit "@eq 1" "id:35,phase:2,pass,log,setvar:tx.visits=+1,msg:'one visit'"
 SecRule REQUEST_HEADERS_NAMES "@rx ^(.*)$" "id:36,phase:1,pass,nolog,capture,setvar:'tx.hdr_%{tx.1}=%{MATCHED_VAR}'"
 SecRule REQUEST_HEADERS:Referer "@streq fine" "id:38,phase:1,pass,nolog,setvar:!tx.hdr_referer"
-SecRule TX:/^hdr_/ "@rx ^x-mode$" "id:37,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"`
+SecRule TX:/^hdr_/ "@rx ^x-mode$" "id:37,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule ARGS:a "@streq fine" "id:39,phase:1,pass,nolog,skip:1"
+SecRule REQUEST_HEADERS:Referer "@streq fine" "id:40,phase:1,pass,log,msg:'not skipped'"
+SecRule REQUEST_HEADERS:User-Agent "@rx ^M" "id:41,phase:1,pass,log,msg:'%{MATCHED_VAR}'"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",
@@ -156,6 +159,9 @@ func TestRequestsWithNewValuesDecideAsANewEngine(t *testing.T) {
 		{uri: "/p?q=abc", headers: [][2]string{{"X-Mode", "fine"}}},
 		{uri: "/p?q=abc", headers: [][2]string{{"X-Mode", "abc"}}},
 	})
+	// Rule 39 skips the next rule, which is not the next one replay has to look at (rule 41).
+	ua := func(v string) [][2]string { return [][2]string{{"User-Agent", v}} }
+	checkSequence(t, rs, []req{{uri: "/p?a=fine", headers: ua("Mozilla/5.0")}, {uri: "/p?a=fine", headers: ua("Mozilla/6.0")}})
 	// Rule 21's variant under one exclusion, then under another in the same place: the second
 	// removes something else, so its values are not the first's plus the new argument.
 	checkSequence(t, rs, []req{

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math/bits"
 	"strings"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
@@ -10,8 +11,8 @@ import (
 // request on the same Transaction. While every rule before has decided as it did then (the
 // transaction is "in step"), TX and MATCHED_VAR hold what they held at the same point then, since
 // only rules write them. A chain starter that reads only sources holding what they held at the
-// start of the same phase then decides as it did: if it missed, it misses (one mask test, without
-// looking at its groups); if it ran actions, they are done again from its effect log. One that
+// start of the same phase then decides as it did: if it missed, it misses, and the phase's loop
+// does not even visit it; if it ran actions, they are done again from its effect log. One that
 // missed then, over lists changed by a few entries' values, runs its operator on those values
 // only (missesNewValues).
 //
@@ -49,9 +50,19 @@ type replayPlan struct {
 	targetDeps []uint64
 	opDeps     []uint64
 	tryValues  []bool
+	// Of each phase, as bit sets over the positions in its list: the chain starters visited
+	// whatever their marks say (always, and folded rules), and by source bit those that read it.
+	visitAlways [3][]uint64
+	readers     [3][][]uint64
 }
 
-// ruleMark is how a chain starter was last decided.
+// ruleMark is how a chain starter was last decided. A loop in step does not visit the rules that
+// settle as misses (planVisits), so their marks keep the transaction they were made in; they
+// still tell how the rule decided in the previous one. A rule reached in step was reached then
+// too (every rule before it decided as then), where it was either visited and marked, or passed
+// by in step as well. Marks older than the phase's last run out of step (markFloor) are of rules
+// not reached since, and are never trusted.
+
 type ruleMark struct {
 	gen     uint32 // the transaction (Transaction.gen); 0: never
 	effects bool   // it ran actions: the chain matched, or some link's actions ran
@@ -185,6 +196,63 @@ func planReplay(rs *ruleset.Ruleset) replayPlan {
 		}
 	}
 	return p
+}
+
+// planVisits finds, per phase, the chain starters that a loop in step has to visit (the rest
+// settle by their marks): it runs after the folds are decided.
+func (p *replayPlan) planVisits(rs *ruleset.Ruleset, folds []foldedRule) {
+	for phase, list := range rs.Phases {
+		words := (len(list) + 63) / 64
+		always := make([]uint64, words)
+		readers := make([][]uint64, len(p.sources[phase]))
+		all := make([]uint64, words*len(readers))
+		for b := range readers {
+			readers[b] = all[b*words : (b+1)*words : (b+1)*words]
+		}
+		for pc, ri := range list {
+			word, bit := pc>>6, uint64(1)<<(pc&63)
+			if f := folds[ri].kind; p.always[ri] || f != foldNone && f != foldNoMatch {
+				always[word] |= bit
+			}
+			for d := p.deps[ri]; d != 0; d &= d - 1 {
+				readers[bits.TrailingZeros64(d)][word] |= bit
+			}
+		}
+		p.visitAlways[phase], p.readers[phase] = always, readers
+	}
+}
+
+// planVisits sets tx.visit to the positions in the phase's list that a loop in step visits: the
+// chain starters that are always visited, those that read a source that changed, and those whose
+// marks say they acted (the rest miss as they did then, without effects).
+func (tx *Transaction) planVisits(phase int) {
+	plan := &tx.e.replay
+	v := append(tx.visit[:0], plan.visitAlways[phase]...)
+	for c := tx.changed; c != 0; c &= c - 1 {
+		for w, readers := range plan.readers[phase][bits.TrailingZeros64(c)] {
+			v[w] |= readers
+		}
+	}
+	for _, pc := range tx.acted[phase] {
+		v[pc>>6] |= 1 << (pc & 63)
+	}
+	tx.visit = v
+}
+
+// nextVisit returns the first position from pc on in visit, or a position past the phase's list.
+func nextVisit(visit []uint64, pc int) int {
+	w := pc >> 6
+	if w >= len(visit) {
+		return pc
+	}
+	word := visit[w] &^ (1<<(pc&63) - 1)
+	for word == 0 {
+		if w++; w == len(visit) {
+			return w << 6
+		}
+		word = visit[w]
+	}
+	return w<<6 + bits.TrailingZeros64(word)
 }
 
 // replayBuilder numbers the sources of one phase (no map: it runs in configure, interpreted).
@@ -397,9 +465,9 @@ const maxComparedLen = 4096
 
 // decided marks how chain starter ri was decided now, evaluated (log recorded it) or known to
 // miss, and keeps the transaction in step if it decided as it did in the previous transaction.
-func (tx *Transaction) decided(ri int32, effects bool, log *effectLog) {
+func (tx *Transaction) decided(phase int, ri int32, effects bool, log *effectLog) {
 	m := &tx.marks[ri]
-	if tx.inStep && (m.gen != tx.prevGen || (effects || m.effects) && tx.readsChanged(ri)) {
+	if tx.inStep && (m.gen < tx.markFloor[phase] || (effects || m.effects) && tx.readsChanged(ri)) {
 		tx.inStep = false
 	}
 	*m = ruleMark{gen: tx.gen, effects: effects, logged: effects && log != nil}

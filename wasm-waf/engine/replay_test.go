@@ -102,3 +102,52 @@ func TestReplayComparesLongValues(t *testing.T) {
 		}
 	}
 }
+
+// In step, a phase's loop visits only the rules that may not miss as they did before: folded
+// rules, rules that acted, and rules that read a source that changed. A rule passed by for a
+// few requests still decides as it did when it was last visited, and keeps the transaction in
+// step when it decides so again.
+func TestReplayVisitsOnlyRulesThatMayDecideOtherwise(t *testing.T) {
+	const rules = `SecAction "id:1,phase:1,pass,nolog,setvar:tx.limit=3"
+SecRule ARGS:q "@rx ^go$" "id:2,phase:1,pass,nolog,setvar:tx.go=1"
+SecRule REQUEST_HEADERS:X-Request-Id "@rx ^evil$" "id:3,phase:1,deny,status:403"
+SecRule REQUEST_HEADERS:Accept "@rx ^evil$" "id:4,phase:1,deny,status:403"
+SecRule TX:go "@eq 2" "id:5,phase:1,deny,status:403"
+SecRule ARGS_NAMES "@rx ^debug$" "id:6,phase:1,deny,status:403"`
+	e := compile(t, rules)
+	if fold := engine.FoldOf(e, 1); fold != "always" {
+		t.Fatalf("rule 1 is %s, want always: the test needs a folded rule", fold)
+	}
+	var visited []int32
+	engine.SetRuleVisitHook(func(id int32) { visited = append(visited, id) })
+	t.Cleanup(func() { engine.SetRuleVisitHook(nil) })
+	request := func(q, id, accept string) req {
+		return req{uri: "/?q=" + q, headers: [][2]string{{"Accept", accept}, {"X-Request-Id", id}}}
+	}
+	for i, c := range []struct {
+		r       req
+		visited []int32
+	}{
+		{request("go", "r0", "*/*"), []int32{1, 2, 3, 4, 5, 6}},
+		{request("go", "r0", "*/*"), []int32{1, 2}},
+		// A new request id: rule 3 reads it, and misses.
+		{request("go", "r2", "*/*"), []int32{1, 2, 3}},
+		{request("go", "r2", "*/*"), []int32{1, 2}},
+		// Rule 4 was last visited in the first request: it misses as then, and the rest stays in step.
+		{request("go", "r2", "text/html"), []int32{1, 2, 4}},
+		// Rule 2 misses now: every later rule is visited.
+		{request("stop", "r2", "text/html"), []int32{1, 2, 3, 4, 5, 6}},
+		// Rule 2 missed then, and reads the same value.
+		{request("stop", "r2", "text/html"), []int32{1}},
+		{request("go", "r2", "text/html"), []int32{1, 2, 3, 4, 5, 6}},
+	} {
+		visited = visited[:0]
+		got := runFull(e, c.r, "10.0.0.1")
+		if !reflect.DeepEqual(visited, c.visited) {
+			t.Fatalf("request %d %s: visited rules %v, want %v", i, c.r.uri, visited, c.visited)
+		}
+		if want := runFull(compile(t, rules), c.r, "10.0.0.1"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("request %d %s: got %+v, a new engine %+v", i, c.r.uri, got, want)
+		}
+	}
+}

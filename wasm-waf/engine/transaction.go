@@ -119,6 +119,12 @@ type Transaction struct {
 	changedGen   uint32
 	recording    *effectLog // the chain starter being evaluated writes its effects here
 	probing      bool       // missesNewValues runs operators: no captures
+	// Of each phase: the transaction it last ran in out of step (marks older than that are of rules
+	// not reached since), and the positions in its list of the chain starters whose marks say they
+	// acted; visit is the positions a loop in step visits (planVisits).
+	markFloor [3]uint32
+	acted     [3][]int32
+	visit     []uint64
 
 	singles   [ruleset.VarResponse + 1]entry
 	hasSingle [ruleset.VarResponse + 1]bool

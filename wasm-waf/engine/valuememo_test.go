@@ -25,6 +25,7 @@ func withoutReplay(e *Engine) *Engine {
 	for i := range e.replay.always {
 		e.replay.always[i] = true
 	}
+	e.replay.planVisits(e.rs, e.folds)
 	return e
 }
 
