@@ -45,7 +45,7 @@ func (m *detectMemo) slot(table *[memoSlots]detectVerdict, s string) *detectVerd
 func (m *detectMemo) isSQLi(s string) (bool, string) {
 	m.calls++
 	d := m.slot(&m.sqli, s)
-	if d != nil && d.used && d.value == s {
+	if d != nil && d.used && sameContent(d.value, s) {
 		m.hits++
 		return d.sqli, d.fingerprint
 	}
@@ -60,7 +60,7 @@ func (m *detectMemo) isSQLi(s string) (bool, string) {
 func (m *detectMemo) isXSS(s string) bool {
 	m.calls++
 	d := m.slot(&m.xss, s)
-	if d != nil && d.used && d.value == s {
+	if d != nil && d.used && sameContent(d.value, s) {
 		m.hits++
 		return d.xss
 	}

@@ -449,7 +449,7 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 func noteContent(ident *uint32, long *string, value string, id int32, stamp uint32) bool {
 	now := contentIdent(value, id, stamp)
 	if now == 0 && len(value) <= maxComparedLen {
-		if *ident == longIdent && *long == value {
+		if *ident == longIdent && sameContent(*long, value) {
 			return true
 		}
 		*ident, *long = longIdent, strings.Clone(value)

@@ -68,6 +68,27 @@ func contentHash(s string) uint64 {
 	return h ^ h>>33
 }
 
+// sameContent reports whether a and b hold the same bytes. Go compiles string comparison to a
+// byte-at-a-time loop on Wasm, which an interpreter pays for per byte; values compared here (slot
+// contents, replay's copies of long values) are often hundreds of bytes, compared eight at a time.
+func sameContent(a, b string) bool {
+	n := len(a)
+	if n != len(b) {
+		return false
+	}
+	if n < 8 {
+		return a == b
+	}
+	pa, pb := unsafe.Pointer(unsafe.StringData(a)), unsafe.Pointer(unsafe.StringData(b))
+	for i := 0; i+8 <= n; i += 8 {
+		if *(*uint64)(unsafe.Add(pa, i)) != *(*uint64)(unsafe.Add(pb, i)) {
+			return false
+		}
+	}
+	// The last eight bytes: they overlap the words compared when n is not a multiple of eight.
+	return *(*uint64)(unsafe.Add(pa, n-8)) == *(*uint64)(unsafe.Add(pb, n-8))
+}
+
 // nextStamp returns a stamp no cache entry holds yet.
 func (tx *Transaction) nextStamp() uint32 {
 	tx.stamps++
@@ -110,7 +131,7 @@ func (tx *Transaction) valueID(s string) (string, int32, uint32) {
 	victim := -1
 	for i := bucket; i < bucket+valueWays; i++ {
 		slot := &tx.values.slots[i]
-		if slot.stamp != 0 && slot.content == s {
+		if slot.stamp != 0 && sameContent(slot.content, s) {
 			slot.usedBy = tx.gen
 			tx.valueHits++
 			return slot.content, int32(i), slot.stamp

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -436,4 +437,37 @@ func TestValuesOfARequestTakeSlots(t *testing.T) {
 			t.Errorf("%q took no slot", s)
 		}
 	}
+}
+
+// sameContent is string equality: for every length around its word size, and a difference in
+// any byte, the first and last words included.
+func TestSameContentIsEquality(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("x", n)
+		b := strings.Clone(a)
+		if !sameContent(a, b) {
+			t.Fatalf("len %d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			c := a[:i] + "y" + a[i+1:]
+			if sameContent(a, c) || sameContent(c, a) {
+				t.Fatalf("len %d: a difference at byte %d is not seen", n, i)
+			}
+		}
+		if sameContent(a, a+"x") {
+			t.Fatalf("len %d: a longer string is the same", n)
+		}
+	}
+}
+
+func FuzzSameContentIsEquality(f *testing.F) {
+	f.Add("Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (X11; Linux x86_65)")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got := sameContent(a, b); got != (a == b) {
+			t.Fatalf("sameContent(%q, %q) = %v", a, b, got)
+		}
+		if !sameContent(a, strings.Clone(a)) {
+			t.Fatalf("%q differs from its copy", a)
+		}
+	})
 }
