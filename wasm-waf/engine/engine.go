@@ -79,7 +79,8 @@ type Engine struct {
 	// (valuememo.go).
 	pureMiss []bool
 	// folds[i] is rule i's outcome when it is the same on every request (fold.go).
-	folds []foldedRule
+	folds    []foldedRule
+	foldRuns foldPlan
 	// dense[i] runs the ruleset's matcher i as a DFA, made on first use.
 	dense []*ruleset.DenseMatcher
 	// tagged[tag] has a bit per rule that carries tag, made on first use by a ctl.
@@ -173,6 +174,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 		e.prefixes[int32(i)] = ps
 	}
 	e.folds = e.foldRules()
+	e.foldRuns = planFoldRuns(rs, e.folds)
 	e.replay.planVisits(rs, e.folds)
 	return e
 }

@@ -58,6 +58,10 @@ func (tx *Transaction) evalPhase(phase int) {
 			continue
 		}
 		if f := &tx.e.folds[ri]; f.kind != foldNone && tx.foldsApply() {
+			if tx.e.foldRuns.runs[phase][pc].exit > int32(pc) {
+				pc = tx.applyFoldRuns(phase, pc) - 1
+				continue
+			}
 			if f.kind == foldNoMatch {
 				continue
 			}

@@ -11,6 +11,7 @@ func FoldsOff(e *Engine) {
 	for i := range e.folds {
 		e.folds[i] = foldedRule{}
 	}
+	e.foldRuns = planFoldRuns(e.rs, e.folds)
 	e.replay.planVisits(e.rs, e.folds)
 }
 

@@ -121,6 +121,104 @@ func (e *Engine) foldRules() []foldedRule {
 	return folds
 }
 
+// A foldRun is the decided rules that follow one another in a phase from some position on, as
+// the 901 rules' defaults and the paranoia gates do: applied at once, their writes in order,
+// without visiting each rule. A run's last rule may skip (a gate): the run at the skip's target,
+// if one starts there, follows it. Rules in runs have no effect but TX writes, MATCHED_VAR and
+// skipAfter: no log, count skip or disruptive action.
+type foldRun struct {
+	exit     int32 // the position after the run: past its last rule, or its skip's target; 0: no run starts here
+	from, to int32 // its writes, in foldPlan.writes
+	last     int32 // the last rule of the run that sets MATCHED_VAR, or -1
+}
+
+type foldPlan struct {
+	runs   [3][]foldRun // by phase and position
+	writes [3][]txWrite
+}
+
+// planFoldRuns finds the fold runs of every position of the request phases.
+func planFoldRuns(rs *ruleset.Ruleset, folds []foldedRule) foldPlan {
+	var p foldPlan
+	for phase, list := range rs.Phases {
+		n := len(list)
+		runs := make([]foldRun, n)
+		// Each position's writes start where those of the positions before it end.
+		starts := make([]int32, n+1)
+		for pc, ri := range list {
+			if f := &folds[ri]; f.kind == foldMatch && runnable(&rs.Rules[ri]) {
+				p.writes[phase] = append(p.writes[phase], f.writes...)
+			}
+			starts[pc+1] = int32(len(p.writes[phase]))
+		}
+		for pc := n - 1; pc >= 0; pc-- {
+			ri := list[pc]
+			r, f := &rs.Rules[ri], &folds[ri]
+			last := int32(-1)
+			switch {
+			case f.kind == foldMatch && runnable(r):
+				if f.setLast {
+					last = ri
+				}
+				if r.SkipAfter >= 0 {
+					exit := int32(rs.Markers[r.SkipAfter].Pos[phase])
+					if exit <= int32(pc) {
+						exit = int32(n) // a marker behind: the rest of the phase is skipped
+					}
+					runs[pc] = foldRun{exit: exit, from: starts[pc], to: starts[pc+1], last: last}
+					continue
+				}
+			case f.kind == foldNoMatch:
+			default:
+				continue // evaluated: no run
+			}
+			runs[pc] = foldRun{exit: int32(pc + 1), from: starts[pc], to: starts[pc+1], last: last}
+			if next := pc + 1; next < n && runs[next].exit > int32(next) {
+				// The next position's run goes on from here, its writes after these.
+				runs[pc].exit, runs[pc].to = runs[next].exit, runs[next].to
+				if runs[next].last >= 0 {
+					runs[pc].last = runs[next].last
+				}
+			}
+		}
+		p.runs[phase] = runs
+	}
+	return p
+}
+
+// runnable reports whether a decided rule's match does nothing after its writes but skipAfter.
+func runnable(r *ruleset.Rule) bool {
+	return !r.Log && r.Skip == 0 && (r.Disruptive == ruleset.DisruptNone || r.Disruptive == ruleset.DisruptPass)
+}
+
+// applyFoldRuns makes the matches of the run at position pc and of the runs that follow it, and
+// returns the position after them.
+func (tx *Transaction) applyFoldRuns(phase, pc int) int {
+	runs, all := tx.e.foldRuns.runs[phase], tx.e.foldRuns.writes[phase]
+	for pc < len(runs) && runs[pc].exit > int32(pc) {
+		run := &runs[pc]
+		writes := all[run.from:run.to]
+		for i := range writes {
+			switch w := &writes[i]; {
+			case w.unset:
+				tx.txDelete(w.slot)
+			default: // txSetSlot without a call: no rule is being recorded between chain starters
+				if !tx.txSet[w.slot] {
+					tx.txSet[w.slot] = true
+					tx.txOrder = append(tx.txOrder, w.slot)
+				}
+				tx.txVals[w.slot] = w.value
+			}
+		}
+		if run.last >= 0 {
+			tx.lastMatched = tx.e.folds[run.last].last
+		}
+		pc = int(run.exit)
+	}
+	tx.matchedVars = tx.matchedVars[:0]
+	return pc
+}
+
 // foldPhase analyses one phase from the abstract TX at its start and returns the one at its end.
 func (e *Engine) foldPhase(phase int, in *abstractTX, folds []foldedRule, scratch *Transaction) *abstractTX {
 	rs := e.rs

@@ -113,6 +113,31 @@ SecRule &TX:limit_ok "@eq 0" "id:25,phase:2,deny,log"`,
 		folds: map[int]string{20: "always", 22: "evaluated", 23: "always", 24: "evaluated"},
 		// Argument a sets tx.limit_a to 5, so tx.limit_ok stays unset.
 		deny: map[string]int{"/?b=1": 0, "/?a=1": 25, "/": 0},
+	}, {
+		name: "a run of decided rules writes in order and leaves its last MATCHED_VAR",
+		rules: `
+SecAction "id:30,phase:1,pass,nolog,setvar:tx.mode=a"
+SecRule TX:mode "@streq a" "id:31,phase:1,pass,nolog,setvar:tx.mode=b"
+SecRule TX:mode "@streq b" "id:32,phase:1,pass,nolog,setvar:tx.second=1"
+SecAction "id:33,phase:1,pass,nolog,setvar:tx.third=1"
+SecRule MATCHED_VAR "@streq b" "id:34,phase:1,pass,log"
+SecRule ARGS:x "@streq 1" "id:35,phase:1,pass,nolog,setvar:tx.mode=c"
+SecRule TX:mode "@streq c" "id:36,phase:2,deny,log"`,
+		folds: map[int]string{30: "always", 31: "always", 32: "always", 33: "always", 34: "evaluated"},
+		deny:  map[string]int{"/": 0, "/?x=1": 36},
+	}, {
+		name: "a run goes on at the target of a decided skip",
+		rules: `
+SecAction "id:40,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule TX:pl "@lt 2" "id:41,phase:1,pass,nolog,skipAfter:END-PL2"
+SecAction "id:42,phase:1,pass,nolog,setvar:tx.pl2=1"
+SecMarker END-PL2
+SecAction "id:43,phase:1,pass,nolog,setvar:tx.after=1"
+SecRule ARGS:x "@streq 1" "id:44,phase:1,pass,nolog,setvar:tx.after=2"
+SecRule &TX:pl2 "@eq 1" "id:45,phase:2,deny,log"
+SecRule TX:after "@eq 1" "id:46,phase:2,deny,log"`,
+		folds: map[int]string{40: "always", 41: "always", 43: "always", 44: "evaluated"},
+		deny:  map[string]int{"/": 46, "/?x=1": 0},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			e := compile(t, c.rules)
