@@ -268,9 +268,31 @@ func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: truncated or corrupt %s at byte %d", ErrFormat, what, d.off)
 	}
+	d.s = "" // every later read fails: the fast paths need not look at err
+}
+
+// The plugin decodes the CRS interpreted, where every call costs: most varints are one byte
+// (counts, enums, small indexes, short strings' lengths), and uint, int, count and str read
+// those without a further call. After a failure d.s is empty, so they need not look at err.
+
+// byteAt returns the byte at off, or 0x80 (not a one-byte varint) past the end.
+func (d *decoder) byteAt(off int) byte {
+	if off < len(d.s) {
+		return d.s[off]
+	}
+	return 0x80
 }
 
 func (d *decoder) uint() uint64 {
+	if c := d.byteAt(d.off); c < 0x80 {
+		d.off++
+		return uint64(c)
+	}
+	return d.varint()
+}
+
+// varint reads a varint of any length.
+func (d *decoder) varint() uint64 {
 	if d.err != nil {
 		return 0
 	}
@@ -294,7 +316,13 @@ func (d *decoder) uint() uint64 {
 }
 
 func (d *decoder) int() int64 {
-	u := d.uint()
+	var u uint64
+	if c := d.byteAt(d.off); c < 0x80 {
+		d.off++
+		u = uint64(c)
+	} else {
+		u = d.varint()
+	}
 	x := int64(u >> 1)
 	if u&1 != 0 {
 		x = ^x
@@ -307,7 +335,13 @@ func (d *decoder) i32() int32 { return int32(d.int()) }
 func (d *decoder) bool() bool { return d.uint() != 0 }
 
 func (d *decoder) count(limit int) int {
-	n := d.uint()
+	var n uint64
+	if c := d.byteAt(d.off); c < 0x80 {
+		d.off++
+		n = uint64(c)
+	} else {
+		n = d.varint()
+	}
 	if n > uint64(limit) || n > uint64(len(d.s)) {
 		d.fail("count")
 		return 0
@@ -316,6 +350,11 @@ func (d *decoder) count(limit int) int {
 }
 
 func (d *decoder) str() string {
+	if n := int(d.byteAt(d.off)); n < 0x80 && d.off+1+n <= len(d.s) {
+		s := d.s[d.off+1 : d.off+1+n]
+		d.off += 1 + n
+		return s
+	}
 	n := d.count(len(d.s))
 	if d.err != nil || d.off+n > len(d.s) {
 		d.fail("string")
@@ -385,8 +424,9 @@ func (d *decoder) i32blob() []int32 { return decodeBlob32[int32](d) }
 func (d *decoder) prog(binary bool) *regexprog.Prog {
 	ops := d.str()
 	p := &regexprog.Prog{Op: make([]regexprog.Op, len(ops)), Binary: binary}
-	for i := 0; i < len(ops); i++ {
-		p.Op[i] = regexprog.Op(ops[i])
+	if len(ops) > 0 {
+		// One copy, not a loop over bytes: Op is a byte.
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&p.Op[0])), len(ops)), ops)
 	}
 	p.Out = decodeBlob32[uint32](d)
 	p.Arg = decodeBlob32[uint32](d)
