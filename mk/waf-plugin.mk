@@ -10,23 +10,33 @@ WASM_PLUGIN_CORAZA := $(WASM_CACHE)/plugin-coraza.wasm
 WASM_IMAGE_DIR     := $(CACHE)/wasm-image
 WASM_GO_SOURCES    := $(shell find $(WAF_MODULE) -name '*.go' -not -name '*_test.go' 2>/dev/null) \
 	$(WAF_MODULE)/go.mod $(WAF_MODULE)/go.sum
+# A CPU profile of the engine's native benchmarks (make wasm-pgo): the Go compiler inlines the
+# calls it finds hot, and every call costs Envoy's interpreter. Go picks it up from the main
+# package (-pgo=auto).
+WASM_PGO           := $(WAF_MODULE)/plugin/default.pgo
 # The wasip1 build must not inherit native-only tags from the Makefile's GOFLAGS.
 WASM_GO            := cd $(WAF_MODULE) && GOFLAGS= GOOS=wasip1 GOARCH=wasm $(GO)
 
-.PHONY: wasm-plugin wasm-plugin-coraza wasm-image test-waf-plugin test-waf-plugin-coraza bench-waf-plugin bench-waf-floors
+.PHONY: wasm-plugin wasm-pgo wasm-plugin-coraza wasm-image test-waf-plugin test-waf-plugin-coraza bench-waf-plugin bench-waf-floors
 
 wasm-plugin: $(WASM_PLUGIN) ## Build the WAF plugin (meshaccel engine, embedded CRS) into .cache/wasm/plugin.wasm.
 
-$(WASM_PLUGIN): $(WASM_GO_SOURCES)
+$(WASM_PLUGIN): $(WASM_GO_SOURCES) $(WASM_PGO)
 	@mkdir -p $(WASM_CACHE)
 	cd $(WAF_MODULE)/plugin && GOFLAGS= $(GO) generate ./
-	$(WASM_GO) build -buildmode=c-shared -trimpath -o $@ ./plugin
+	$(WASM_GO) build -buildmode=c-shared -trimpath -pgo=auto -o $@ ./plugin
+
+wasm-pgo: ## Refresh the plugin's profile (wasm-waf/plugin/default.pgo) from the engine's native benchmarks.
+	@mkdir -p $(CACHE)
+	cd $(WAF_MODULE) && $(GO) test -run '^$$' -bench 'Load/meshaccel-artifact|Request/.*/meshaccel' -benchtime 2s \
+		-o $(CACHE)/waf-bench.test -cpuprofile $(CURDIR)/$(WASM_PGO) ./bench/
+	@rm -f $(CACHE)/waf-bench.test
 
 wasm-plugin-coraza: $(WASM_PLUGIN_CORAZA) ## Build the same plugin around Coraza v3 + CRS (comparison only).
 
 $(WASM_PLUGIN_CORAZA): $(WASM_GO_SOURCES)
 	@mkdir -p $(WASM_CACHE)
-	$(WASM_GO) build -buildmode=c-shared -trimpath -tags coraza,no_fs_access -o $@ ./plugin
+	$(WASM_GO) build -buildmode=c-shared -trimpath -pgo=off -tags coraza,no_fs_access -o $@ ./plugin
 
 test-waf-plugin: $(WASM_PLUGIN) ## WAF plugin: behaviour tests natively and as .wasm in wazero, imports, CRS through the .wasm, image.
 	cd $(WAF_MODULE) && MESHACCEL_WAF_PLUGIN_WASM=$(WASM_PLUGIN) $(GO) test -count=1 -timeout 20m \
