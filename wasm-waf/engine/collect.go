@@ -125,7 +125,7 @@ func (tx *Transaction) collectTX(dst []val, t *ruleset.Target, r, head *ruleset.
 		return dst
 	}
 	if t.Key != "" && t.KeyRegex < 0 {
-		if v, ok := tx.txDyn[t.Key]; ok && !tx.excluded(r, head, t.Var, t.Key) {
+		if v, ok := tx.txDyn.get(t.Key); ok && !tx.excluded(r, head, t.Var, t.Key) {
 			dst = append(dst, val{v: t.Var, key: t.Key, value: v, id: -1})
 		}
 		return dst
@@ -141,9 +141,9 @@ func (tx *Transaction) collectTX(dst []val, t *ruleset.Target, r, head *ruleset.
 			dst = append(dst, val{v: t.Var, key: k, value: tx.txVals[s], id: -1})
 		}
 	}
-	for _, k := range tx.txDynKey {
+	for i, k := range tx.txDyn.keys {
 		if tx.selected(t, k) && !tx.excluded(r, head, t.Var, k) {
-			dst = append(dst, val{v: t.Var, key: k, value: tx.txDyn[k], id: -1})
+			dst = append(dst, val{v: t.Var, key: k, value: tx.txDyn.vals[i], id: -1})
 		}
 	}
 	return dst

@@ -630,8 +630,7 @@ func (tx *Transaction) txGet(key string) (string, bool) {
 	if s, ok := tx.e.txIndex[key]; ok {
 		return tx.txGetSlot(s)
 	}
-	v, ok := tx.txDyn[key]
-	return v, ok
+	return tx.txDyn.get(key)
 }
 
 func (tx *Transaction) setvar(sv *ruleset.SetVar) {
@@ -657,7 +656,7 @@ func (tx *Transaction) setvar(sv *ruleset.SetVar) {
 		if slot >= 0 {
 			cur, _ = tx.txGetSlot(slot)
 		} else {
-			cur = tx.txDyn[key]
+			cur, _ = tx.txDyn.get(key)
 		}
 		a, _ := strconv.Atoi(strings.TrimSpace(cur))
 		b, _ := strconv.Atoi(strings.TrimSpace(value))
@@ -680,25 +679,12 @@ func (tx *Transaction) txDynSet(key, value string) {
 	if tx.recording != nil {
 		tx.recording.note(txWrite{slot: -1, key: key, value: value})
 	}
-	if _, ok := tx.txDyn[key]; !ok {
-		tx.txDynKey = append(tx.txDynKey, key)
-	}
-	tx.txDyn[key] = value
+	tx.txDyn.set(key, value)
 }
 
 func (tx *Transaction) txDynDelete(key string) {
-	if _, ok := tx.txDyn[key]; !ok {
-		return
-	}
-	if tx.recording != nil {
+	if tx.txDyn.delete(key) && tx.recording != nil {
 		tx.recording.note(txWrite{slot: -1, key: key, unset: true})
-	}
-	delete(tx.txDyn, key)
-	for i, k := range tx.txDynKey {
-		if k == key {
-			tx.txDynKey = append(tx.txDynKey[:i], tx.txDynKey[i+1:]...)
-			break
-		}
 	}
 }
 

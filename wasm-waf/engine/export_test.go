@@ -52,8 +52,8 @@ func TXState(tx *Transaction) []string {
 	for _, s := range tx.txOrder {
 		out = append(out, tx.e.rs.TXKeys[s]+"="+tx.txVals[s])
 	}
-	for _, k := range tx.txDynKey {
-		out = append(out, k+"="+tx.txDyn[k])
+	for i, k := range tx.txDyn.keys {
+		out = append(out, k+"="+tx.txDyn.vals[i])
 	}
 	return out
 }

@@ -138,11 +138,10 @@ type Transaction struct {
 	xmlText, xmlAttrs     []entry
 
 	// TX: interned slots plus keys built at run time.
-	txVals   []string
-	txSet    []bool
-	txOrder  []int32
-	txDyn    map[string]string
-	txDynKey []string
+	txVals  []string
+	txSet   []bool
+	txOrder []int32
+	txDyn   dynTX
 
 	// lastMatched is the last matched variable (MATCHED_VAR, MATCHED_VAR_NAME).
 	lastMatched matchedVar
@@ -208,7 +207,6 @@ func newTransaction(e *Engine) *Transaction {
 		nodes:     int32(len(e.rs.TransformNodes)),
 		txVals:    make([]string, n),
 		txSet:     make([]bool, n),
-		txDyn:     map[string]string{},
 		misses:    make([]uint64, valueSlots*((len(e.rs.Rules)+63)/64)),
 		missWords: (len(e.rs.Rules) + 63) / 64,
 
@@ -266,10 +264,7 @@ func (tx *Transaction) begin() {
 		tx.txVals[s] = ""
 	}
 	tx.txOrder = tx.txOrder[:0]
-	if len(tx.txDyn) > 0 {
-		clear(tx.txDyn)
-	}
-	tx.txDynKey = tx.txDynKey[:0]
+	tx.txDyn.reset()
 	tx.lastMatched = matchedVar{}
 	tx.matchedVars = tx.matchedVars[:0]
 	tx.bodyProcessor = ""
