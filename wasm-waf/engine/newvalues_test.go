@@ -18,6 +18,9 @@ SecRule REQUEST_HEADERS:X-Mode "@streq strict" "id:10,phase:1,pass,nolog,ctl:rul
 SecRule REQUEST_HEADERS:X-Mode "@streq lax" "id:12,phase:1,pass,nolog,ctl:ruleRemoveTargetById=21;ARGS:q"
 SecRule ARGS|REQUEST_HEADERS "@rx \d{3}-\d{4}" "id:20,phase:1,pass,log,capture,setvar:tx.phone=+1,msg:'%{MATCHED_VAR_NAME}=%{TX.0}'"
 SecRule ARGS|REQUEST_HEADERS|!REQUEST_HEADERS:Referer "@rx (?i)union\s+select" "id:21,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase,setvar:tx.sqli=+1,msg:'%{MATCHED_VAR_NAME}'"
+SecRule REQUEST_HEADERS:X-Mode "@streq strict" "id:14,phase:1,pass,nolog,ctl:ruleRemoveTargetById=43;ARGS:q"
+SecRule ARGS|REQUEST_HEADERS|!REQUEST_HEADERS:Referer "@rx (?i)union\s+select" "id:43,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase,msg:'%{MATCHED_VAR_NAME}'"
+SecRule ARGS|REQUEST_HEADERS|!REQUEST_HEADERS:Referer "@rx (?i)union\s+select" "id:42,phase:1,pass,log,t:none,t:urlDecodeUni,t:lowercase,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS "@pm sqlmap nikto" "id:22,phase:1,pass,log,multiMatch,t:none,t:lowercase,msg:'%{MATCHED_VAR}'"
 SecRule ARGS|REQUEST_HEADERS "@detectXSS" "id:23,phase:2,pass,log,t:none,t:urlDecodeUni,t:htmlEntityDecode,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS:q "@rx ^([a-z]+)$" "id:24,phase:2,pass,log,capture,chain"
@@ -162,6 +165,10 @@ func TestRequestsWithNewValuesDecideAsANewEngine(t *testing.T) {
 	// Rule 39 skips the next rule, which is not the next one replay has to look at (rule 41).
 	ua := func(v string) [][2]string { return [][2]string{{"User-Agent", v}} }
 	checkSequence(t, rs, []req{{uri: "/p?a=fine", headers: ua("Mozilla/5.0")}, {uri: "/p?a=fine", headers: ua("Mozilla/6.0")}})
+	// Rules 21, 43 and 42 read the same targets; in strict mode ctl exclusions take ARGS:skip from
+	// rule 21 and ARGS:q from rule 43. The new value of skip is new to rules 43 and 42 only.
+	strict := [][2]string{{"X-Mode", "strict"}}
+	checkSequence(t, rs, []req{{uri: "/p?q=x&skip=x", headers: strict}, {uri: "/p?q=x&skip=union%20select", headers: strict}})
 	// Rule 21's variant under one exclusion, then under another in the same place: the second
 	// removes something else, so its values are not the first's plus the new argument.
 	checkSequence(t, rs, []req{

@@ -493,9 +493,19 @@ func (tx *Transaction) missesNewValues(ri int32) bool {
 	}
 	r := &tx.e.rs.Rules[ri]
 	var vals []val
-	if g := tx.e.groups.groupOf[ri]; g >= 0 && (len(tx.exclusions) == 0 || !tx.ctlCovers(r)) {
-		// Rules over the same targets and exclusions have the same new values: found once.
-		s := &tx.changedSpans[g]
+	// Rules over the same targets and exclusions, and covered by the same ctl exclusions, have the
+	// same new values: found once per phase.
+	var s *changedSpan
+	if g := tx.e.groups.groupOf[ri]; g >= 0 {
+		switch mask := tx.ctlMask(r); mask {
+		case 0:
+			s = &tx.changedSpans[g]
+		case ^uint64(0): // more exclusions than a mask holds: found per rule
+		default:
+			s = tx.coveredSpan(g, mask)
+		}
+	}
+	if s != nil {
 		if s.gen != tx.changedGen || s.dataGen != tx.dataGen {
 			start := len(tx.changedBuf)
 			buf, ok := tx.changedOfTargets(tx.changedBuf, ri, r)
@@ -538,6 +548,43 @@ type changedSpan struct {
 	gen, dataGen uint32
 	ok           bool
 	start, end   int32
+}
+
+// coveredSpan is the changedSpan of group g's rules that the ctl exclusions of mask cover.
+type coveredSpan struct {
+	group int32
+	mask  uint64
+	span  changedSpan
+}
+
+// ctlMask returns the ctl exclusions that cover the chain starting with head, by index, or every
+// bit when there are more than 64.
+func (tx *Transaction) ctlMask(head *ruleset.Rule) uint64 {
+	var mask uint64
+	for i := range tx.exclusions {
+		if tx.appliesTo(&tx.exclusions[i], head) {
+			if i >= 64 {
+				return ^uint64(0)
+			}
+			mask |= 1 << i
+		}
+	}
+	return mask
+}
+
+// coveredSpan returns the span of group g's rules under the ctl exclusions of mask, for the
+// current phase.
+func (tx *Transaction) coveredSpan(g int32, mask uint64) *changedSpan {
+	if tx.coveredGen != tx.changedGen {
+		tx.coveredGen, tx.covered = tx.changedGen, tx.covered[:0]
+	}
+	for i := range tx.covered {
+		if c := &tx.covered[i]; c.group == g && c.mask == mask {
+			return &c.span
+		}
+	}
+	tx.covered = append(tx.covered, coveredSpan{group: g, mask: mask})
+	return &tx.covered[len(tx.covered)-1].span
 }
 
 // changedOfTargets appends the new values of chain starter ri's targets that read changed sources.

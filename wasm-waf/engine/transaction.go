@@ -115,6 +115,8 @@ type Transaction struct {
 	effects     []effectLog
 	// changedSpans[g] are ruleset group g's new values in changedBuf (missesNewValues).
 	changedSpans []changedSpan
+	covered      []coveredSpan // the same, of rules that ctl exclusions cover, for phase coveredGen
+	coveredGen   uint32
 	changedBuf   []val
 	changedGen   uint32
 	recording    *effectLog // the chain starter being evaluated writes its effects here
