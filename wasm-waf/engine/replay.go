@@ -496,12 +496,10 @@ func (tx *Transaction) missesNewValues(ri int32) bool {
 	// Rules over the same targets and exclusions, and covered by the same ctl exclusions, have the
 	// same new values: found once per phase.
 	var s *changedSpan
-	if g := tx.e.groups.groupOf[ri]; g >= 0 {
-		switch mask := tx.ctlMask(r); mask {
-		case 0:
+	if g := tx.e.groups.groupOf[ri]; g >= 0 && len(tx.exclusions) <= 64 { // more than a mask holds: per rule
+		if mask := tx.ctlMask(r); mask == 0 {
 			s = &tx.changedSpans[g]
-		case ^uint64(0): // more exclusions than a mask holds: found per rule
-		default:
+		} else {
 			s = tx.coveredSpan(g, mask)
 		}
 	}
@@ -557,15 +555,12 @@ type coveredSpan struct {
 	span  changedSpan
 }
 
-// ctlMask returns the ctl exclusions that cover the chain starting with head, by index, or every
-// bit when there are more than 64.
+// ctlMask returns the ctl exclusions that cover the chain starting with head, by index (of the
+// first 64: with more, the caller does not use it).
 func (tx *Transaction) ctlMask(head *ruleset.Rule) uint64 {
 	var mask uint64
 	for i := range tx.exclusions {
 		if tx.appliesTo(&tx.exclusions[i], head) {
-			if i >= 64 {
-				return ^uint64(0)
-			}
 			mask |= 1 << i
 		}
 	}
