@@ -445,23 +445,37 @@ func hexVal(c byte) int {
 
 // queryUnescape decodes '+' and valid %XX escapes; invalid escapes are kept.
 func queryUnescape(s string) string {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+	i := indexEscape(s)
+	if i < 0 {
 		return s
 	}
+	// Runs without escapes are copied whole: a byte at a time costs an interpreter dearly on
+	// 1 KiB form fields.
 	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for {
+		b, s = append(b, s[:i]...), s[i:]
 		switch {
-		case c == '+':
-			b = append(b, ' ')
-		case c == '%' && i+2 < len(s) && hexVal(s[i+1]) >= 0 && hexVal(s[i+2]) >= 0:
-			b = append(b, byte(hexVal(s[i+1])<<4|hexVal(s[i+2])))
-			i += 2
+		case s[0] == '+':
+			b, s = append(b, ' '), s[1:]
+		case len(s) > 2 && hexVal(s[1]) >= 0 && hexVal(s[2]) >= 0:
+			b, s = append(b, byte(hexVal(s[1])<<4|hexVal(s[2]))), s[3:]
 		default:
-			b = append(b, c)
+			b, s = append(b, '%'), s[1:]
+		}
+		if i = indexEscape(s); i < 0 {
+			return string(append(b, s...))
 		}
 	}
-	return string(b)
+}
+
+// indexEscape returns the index of the first '%' or '+' in s, or -1.
+func indexEscape(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '%' || c == '+' {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseQuery appends the pairs of an urlencoded string to list; other is the number of arguments
