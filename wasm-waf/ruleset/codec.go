@@ -283,10 +283,19 @@ func (d *decoder) byteAt(off int) byte {
 	return 0x80
 }
 
-func (d *decoder) uint() uint64 {
+// oneByte reads a one-byte varint; ok is false, and nothing is read, when the next byte does not
+// hold one.
+func (d *decoder) oneByte() (v uint64, ok bool) {
 	if c := d.byteAt(d.off); c < 0x80 {
 		d.off++
-		return uint64(c)
+		return uint64(c), true
+	}
+	return 0, false
+}
+
+func (d *decoder) uint() uint64 {
+	if v, ok := d.oneByte(); ok {
+		return v
 	}
 	return d.varint()
 }
@@ -316,11 +325,8 @@ func (d *decoder) varint() uint64 {
 }
 
 func (d *decoder) int() int64 {
-	var u uint64
-	if c := d.byteAt(d.off); c < 0x80 {
-		d.off++
-		u = uint64(c)
-	} else {
+	u, ok := d.oneByte()
+	if !ok {
 		u = d.varint()
 	}
 	x := int64(u >> 1)
@@ -335,11 +341,8 @@ func (d *decoder) i32() int32 { return int32(d.int()) }
 func (d *decoder) bool() bool { return d.uint() != 0 }
 
 func (d *decoder) count(limit int) int {
-	var n uint64
-	if c := d.byteAt(d.off); c < 0x80 {
-		d.off++
-		n = uint64(c)
-	} else {
+	n, ok := d.oneByte()
+	if !ok {
 		n = d.varint()
 	}
 	if n > uint64(limit) || n > uint64(len(d.s)) {
