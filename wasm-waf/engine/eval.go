@@ -26,7 +26,7 @@ func (tx *Transaction) evalPhase(phase int) {
 	// (replay.go); from the first rule that decides otherwise, or skips rules by count, every rule.
 	sparse := tx.inStep
 	if sparse {
-		tx.planVisits(phase)
+		tx.findVisits(phase)
 	} else {
 		tx.markFloor[phase] = tx.gen
 	}

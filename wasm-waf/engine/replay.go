@@ -62,7 +62,6 @@ type replayPlan struct {
 // too (every rule before it decided as then), where it was either visited and marked, or passed
 // by in step as well. Marks older than the phase's last run out of step (markFloor) are of rules
 // not reached since, and are never trusted.
-
 type ruleMark struct {
 	gen     uint32 // the transaction (Transaction.gen); 0: never
 	effects bool   // it ran actions: the chain matched, or some link's actions ran
@@ -222,10 +221,10 @@ func (p *replayPlan) planVisits(rs *ruleset.Ruleset, folds []foldedRule) {
 	}
 }
 
-// planVisits sets tx.visit to the positions in the phase's list that a loop in step visits: the
+// findVisits sets tx.visit to the positions in the phase's list that a loop in step visits: the
 // chain starters that are always visited, those that read a source that changed, and those whose
 // marks say they acted (the rest miss as they did then, without effects).
-func (tx *Transaction) planVisits(phase int) {
+func (tx *Transaction) findVisits(phase int) {
 	plan := &tx.e.replay
 	v := append(tx.visit[:0], plan.visitAlways[phase]...)
 	for c := tx.changed; c != 0; c &= c - 1 {

@@ -123,7 +123,7 @@ type Transaction struct {
 	probing      bool       // missesNewValues runs operators: no captures
 	// Of each phase: the transaction it last ran in out of step (marks older than that are of rules
 	// not reached since), and the positions in its list of the chain starters whose marks say they
-	// acted; visit is the positions a loop in step visits (planVisits).
+	// acted; visit is the positions a loop in step visits (findVisits).
 	markFloor [3]uint32
 	acted     [3][]int32
 	visit     []uint64
