@@ -68,12 +68,11 @@ type Transaction struct {
 	gen uint32
 	// Cache ids and stamps of values (valuememo.go): slots addressed by content survive the
 	// transaction; ids from ownIDs and txStamp do not.
-	values    valueMemo
-	stamps    uint32
-	txStamp   uint32
-	ownIDs    int32
-	added     int32 // values added during the transaction
-	valueHits uint64
+	values  valueMemo
+	stamps  uint32
+	txStamp uint32
+	ownIDs  int32
+	added   int32 // values added during the transaction
 	// misses holds missWords words per slot: the rules known to miss the slot's content while
 	// missStamp is its stamp.
 	misses    []uint64
@@ -254,7 +253,8 @@ func (tx *Transaction) begin() {
 	tx.joinArena = tx.joinArena[:0]
 	tx.resetVariants()
 	tx.dataChanged()
-	clear(tx.singles[:]) // one clear: entry by entry costs a write barrier each while the GC marks
+	// singles keep the previous transaction's entries (setSingle compares with them); only
+	// hasSingle says which are set.
 	clear(tx.hasSingle[:])
 	tx.argsGet, tx.argsPost = tx.argsGet[:0], tx.argsPost[:0]
 	tx.headers, tx.cookies = tx.headers[:0], tx.cookies[:0]
@@ -294,22 +294,43 @@ func (tx *Transaction) begin() {
 }
 
 func (tx *Transaction) setSingle(v ruleset.Var, value string) {
-	e := entry{value: value, id: tx.ownID(), stamp: tx.txStamp}
-	if v != ruleset.VarUniqueID { // unique by design: it would only evict others
+	e := &tx.singles[v]
+	switch {
+	case v == ruleset.VarUniqueID: // unique by design: a slot would only evict others
+		*e = entry{value: value, id: tx.ownID(), stamp: tx.txStamp}
+	case tx.heldAgain(value, e.id, e.stamp):
+		// What the previous transaction (or this one) set: the same slot.
+	default:
 		e.value, e.id, e.stamp = tx.valueID(value)
 	}
-	tx.singles[v] = e
 	tx.hasSingle[v] = true
 	tx.added++
 	tx.dataChanged() // a ctl may set one during a phase
 }
 
+// add appends a member to list. Requests repeat their headers, arguments and cookies in the same
+// order, so the array usually still holds, at this position, the previous transaction's entry
+// with the same key and value: its slots confirm that with one comparison each, where valueID
+// hashes, probes a bucket and lower-cases the key.
 func (tx *Transaction) add(list []entry, key, value string) []entry {
-	e := entry{lkey: lower(key)}
-	e.key, e.keyID, e.keyStamp = tx.valueID(key)
-	e.value, e.id, e.stamp = tx.valueID(value)
 	tx.added++
-	return append(list, e)
+	n := len(list)
+	if n == cap(list) {
+		e := entry{lkey: lower(key)}
+		e.key, e.keyID, e.keyStamp = tx.valueID(key)
+		e.value, e.id, e.stamp = tx.valueID(value)
+		return append(list, e)
+	}
+	list = list[:n+1]
+	e := &list[n]
+	if !tx.heldAgain(key, e.keyID, e.keyStamp) {
+		e.lkey = lower(key)
+		e.key, e.keyID, e.keyStamp = tx.valueID(key)
+	}
+	if !tx.heldAgain(value, e.id, e.stamp) {
+		e.value, e.id, e.stamp = tx.valueID(value)
+	}
+	return list
 }
 
 // lower returns s with ASCII letters lower-cased, without allocating when s has none.

@@ -133,7 +133,6 @@ func (tx *Transaction) valueID(s string) (string, int32, uint32) {
 		slot := &tx.values.slots[i]
 		if slot.stamp != 0 && sameContent(slot.content, s) {
 			slot.usedBy = tx.gen
-			tx.valueHits++
 			return slot.content, int32(i), slot.stamp
 		}
 		// Not one that this transaction holds: its cache entries must stay. Otherwise the least
@@ -147,6 +146,21 @@ func (tx *Transaction) valueID(s string) (string, int32, uint32) {
 	}
 	tx.values.slots[victim] = valueSlot{content: strings.Clone(s), stamp: tx.nextStamp(), usedBy: tx.gen}
 	return tx.values.slots[victim].content, int32(victim), tx.values.slots[victim].stamp
+}
+
+// heldAgain reports whether s is the content of slot id while the slot keeps stamp (an entry's
+// id and stamp from valueID, possibly an earlier transaction's), and then holds the slot for this
+// transaction as valueID would: the same answer as valueID's, without the hash and the probe.
+func (tx *Transaction) heldAgain(s string, id int32, stamp uint32) bool {
+	if uint32(id) >= valueSlots {
+		return false
+	}
+	slot := &tx.values.slots[id]
+	if slot.stamp != stamp || !sameContent(slot.content, s) {
+		return false
+	}
+	slot.usedBy = tx.gen
+	return true
 }
 
 // ownID returns an id valid for this transaction only; they follow the slots' ids.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -470,4 +471,87 @@ func FuzzSameContentIsEquality(f *testing.F) {
 			t.Fatalf("%q differs from its copy", a)
 		}
 	})
+}
+
+// FuzzEntriesTakeTheSlotsValueIDWould checks add's shortcut (the previous transaction's entry at
+// the same position, confirmed by its slot) against valueID: every member ends with the id and
+// stamp that valueID gives its key and value, and with its key lower-cased, whatever the earlier
+// transactions held at that position and whatever they evicted. Each input byte is one member
+// (its key and value drawn from a few hundred contents, so slots are evicted and refilled); 0xff
+// ends a transaction.
+func FuzzEntriesTakeTheSlotsValueIDWould(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 0xff, 1, 2, 3, 0xff, 1, 9, 3, 0xff, 3, 2, 1})
+	f.Add(append(bytes.Repeat([]byte{0x10, 0x20, 0x30, 0xff}, 3), bytes.Repeat([]byte{0x80}, 300)...))
+	e := New(memoRuleset(f))
+	content := func(b byte, salt int) string {
+		if b%61 == 60 {
+			return strings.Repeat("L", valueSlotMaxLen+int(b)) // no slot: an id of the transaction's own
+		}
+		return fmt.Sprintf("Key-%d-%c", (int(b)*7+salt)%211, 'a'+b%3)
+	}
+	f.Fuzz(func(t *testing.T, members []byte) {
+		tx := e.NewTransaction()
+		defer func() { tx.Close() }()
+		for i, b := range members {
+			if b == 0xff {
+				tx.Close()
+				tx = e.NewTransaction()
+				continue
+			}
+			key, value := content(b, 0), content(b+byte(i%2), 5)
+			tx.headers = tx.add(tx.headers, key, value)
+			m := tx.headers[len(tx.headers)-1]
+			if m.key != key || m.value != value || m.lkey != strings.ToLower(key) {
+				t.Fatalf("member %d: %q=%q (lower %q), want %q=%q", i, m.key, m.value, m.lkey, key, value)
+			}
+			for _, c := range []struct {
+				s     string
+				id    int32
+				stamp uint32
+			}{{key, m.keyID, m.keyStamp}, {value, m.id, m.stamp}} {
+				_, id, stamp := tx.valueID(c.s)
+				if c.id < valueSlots && (id != c.id || stamp != c.stamp) || c.id >= valueSlots && id < valueSlots {
+					t.Fatalf("member %d: %.20q has id %d stamp %d, valueID gives %d %d", i, c.s, c.id, c.stamp, id, stamp)
+				}
+			}
+		}
+	})
+}
+
+// TestAddShortcutNeedsTheSlotsStamp: a member's slot that was emptied and took the same content
+// again holds it under a new stamp; the previous transaction's entry at that position, with the
+// old stamp, must not be taken for it.
+func TestAddShortcutNeedsTheSlotsStamp(t *testing.T) {
+	e := New(memoRuleset(t))
+	// Five contents of one bucket: the fifth evicts the first.
+	var same []string
+	want := contentHash("x0") & (valueSlots/valueWays - 1)
+	for i := 0; len(same) < valueWays+1; i++ {
+		if s := fmt.Sprintf("x%d", i); contentHash(s)&(valueSlots/valueWays-1) == want {
+			same = append(same, s)
+		}
+	}
+	x := same[0]
+	tx := e.NewTransaction()
+	tx.headers = tx.add(tx.headers, "h", x)
+	old := tx.headers[0]
+	tx.Close()
+
+	tx = e.NewTransaction() // fills the bucket from another list: x loses its slot
+	for _, s := range same[1:] {
+		tx.argsGet = tx.add(tx.argsGet, "a", s)
+	}
+	tx.Close()
+
+	tx = e.NewTransaction()
+	tx.argsGet = tx.add(tx.argsGet, "a", x) // x again, in the slot it had
+	again := tx.argsGet[0]
+	if again.id != old.id || again.stamp == old.stamp {
+		t.Fatalf("x took slot %d stamp %d, before slot %d stamp %d: the test no longer sets up its case", again.id, again.stamp, old.id, old.stamp)
+	}
+	tx.headers = tx.add(tx.headers, "h", x)
+	if got := tx.headers[0]; got.id != again.id || got.stamp != again.stamp {
+		t.Fatalf("header x has slot %d stamp %d, want %d %d (the slot's now)", got.id, got.stamp, again.id, again.stamp)
+	}
+	tx.Close()
 }

@@ -72,35 +72,36 @@ func loadEngine(cfg *Config) (ruleEngine, error) {
 type meshaccelEngine struct{ e *engine.Engine }
 
 func (m *meshaccelEngine) newTransaction() transaction {
-	return &meshaccelTransaction{tx: m.e.NewTransaction()}
+	return meshaccelTransaction{tx: m.e.NewTransaction()}
 }
 
+// meshaccelTransaction is a value of one pointer: an interface holds it without an allocation.
 type meshaccelTransaction struct{ tx *engine.Transaction }
 
-func (t *meshaccelTransaction) requestBodyLimit() int {
+func (t meshaccelTransaction) requestBodyLimit() int {
 	if !t.tx.RequestBodyAccess() {
 		return 0
 	}
 	return t.tx.RequestBodyLimit()
 }
 
-func (t *meshaccelTransaction) requestHeaders(req *request) (verdict, error) {
+func (t meshaccelTransaction) requestHeaders(req *request) (verdict, error) {
 	return meshaccelVerdict(t.tx.ProcessRequestHeaders(req.method, req.uri, req.protocol, req.headers)), nil
 }
 
-func (t *meshaccelTransaction) requestBody(body []byte, truncated bool) (verdict, error) {
+func (t meshaccelTransaction) requestBody(body []byte, truncated bool) (verdict, error) {
 	if truncated {
 		t.tx.SetRequestBodyTruncated()
 	}
 	return meshaccelVerdict(t.tx.ProcessRequestBody(body, "")), nil
 }
 
-func (t *meshaccelTransaction) matchedRuleIDs() []int {
+func (t meshaccelTransaction) matchedRuleIDs() []int {
 	return t.tx.MatchedRules() // valid until close
 
 }
 
-func (t *meshaccelTransaction) close() { t.tx.Close() }
+func (t meshaccelTransaction) close() { t.tx.Close() }
 
 func meshaccelVerdict(it *engine.Interruption) verdict {
 	if it == nil {

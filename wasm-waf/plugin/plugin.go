@@ -314,9 +314,12 @@ func matchLogLine(action string, status int, v verdict, ids []int) string {
 	return b.String()
 }
 
-// requestFromHeaders splits the pseudo-headers from the header map.
+// requestFromHeaders splits the pseudo-headers from the header map. Names are passed as the
+// host gives them: Envoy's are lower-case, and the engines fold case themselves.
 func requestFromHeaders(headers [][2]string) request {
-	req := request{protocol: "HTTP/1.1", headers: make([][2]string, 0, len(headers))}
+	// Slot 0 is kept for a host header made from :authority (HTTP/2 has none of its own).
+	list := make([][2]string, 1, len(headers)+1)
+	req := request{protocol: requestProtocol()}
 	var authority string
 	hasHost := false
 	for _, kv := range headers {
@@ -332,17 +335,36 @@ func requestFromHeaders(headers [][2]string) request {
 			}
 			continue
 		}
-		name = strings.ToLower(name)
-		if name == "host" {
+		if len(name) == 4 && strings.EqualFold(name, "host") {
 			hasHost = true
 		}
-		req.headers = append(req.headers, [2]string{name, kv[1]})
+		list = append(list, [2]string{name, kv[1]})
 	}
 	if !hasHost && authority != "" {
-		req.headers = append([][2]string{{"host", authority}}, req.headers...)
-	}
-	if proto, err := proxywasm.GetProperty([]string{"request", "protocol"}); err == nil && len(proto) > 0 {
-		req.protocol = string(proto)
+		list[0] = [2]string{"host", authority}
+		req.headers = list
+	} else {
+		req.headers = list[1:]
 	}
 	return req
 }
+
+// requestProtocol is the request's HTTP version, "HTTP/1.1" when the host does not say. The
+// usual ones are returned as constants: no string is allocated for them.
+func requestProtocol() string {
+	proto, err := proxywasm.GetProperty(protocolProperty)
+	if err != nil || len(proto) == 0 {
+		return "HTTP/1.1"
+	}
+	for _, known := range knownProtocols {
+		if string(proto) == known {
+			return known
+		}
+	}
+	return string(proto)
+}
+
+var (
+	protocolProperty = []string{"request", "protocol"}
+	knownProtocols   = [...]string{"HTTP/1.1", "HTTP/2", "HTTP/1.0", "HTTP/3"}
+)
