@@ -41,13 +41,14 @@ SecRule REQUEST_HEADERS:Referer "@streq fine" "id:38,phase:1,pass,nolog,setvar:!
 SecRule TX:/^hdr_/ "@rx ^x-mode$" "id:37,phase:2,pass,log,msg:'%{MATCHED_VAR_NAME}'"
 SecRule ARGS:a "@streq fine" "id:39,phase:1,pass,nolog,skip:1"
 SecRule REQUEST_HEADERS:Referer "@streq fine" "id:40,phase:1,pass,log,msg:'not skipped'"
-SecRule REQUEST_HEADERS:User-Agent "@rx ^M" "id:41,phase:1,pass,log,msg:'%{MATCHED_VAR}'"`
+SecRule REQUEST_HEADERS:User-Agent "@rx ^M" "id:41,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
+SecRule REQUEST_COOKIES|REQUEST_COOKIES_NAMES "@rx (?i)^(sqlmap|fine|x)$" "id:44,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",
-		"sqlmap", "abc", "x", "", "strict", "555-0100", "Mozilla/5.0", "a1b2-c3d4", "NIKTO", "lax"}
+		"sqlmap", "abc", "x", "", "strict", "555-0100", "Mozilla/5.0", "a1b2=c3d4; sid=sqlmap", "NIKTO", "lax"}
 	sequenceArgs    = []string{"q", "skip", "a", "visit"}
-	sequenceHeaders = []string{"X-Mode", "X-Request-Id", "Referer", "User-Agent"}
+	sequenceHeaders = []string{"X-Mode", "Cookie", "Referer", "User-Agent"}
 )
 
 // requestSequence turns a script into requests. Each byte edits the request being built, or

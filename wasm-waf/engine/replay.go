@@ -410,25 +410,20 @@ func (tx *Transaction) notePhaseSources(phase int) {
 // listChanged compares list source src with what seen recorded of it, notes how it changed in
 // tx.listChanges, and records it now.
 func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
-	list, keys := tx.sourceList(src), seen.keys[src]
+	list := tx.sourceList(src)
+	keys, values, longs := seen.keys[src], seen.values[src], seen.valueLongs[src]
 	c := &tx.listChanges[src]
 	c.names, c.all, c.entry = len(keys) != len(list), false, c.entry[:0]
-	for i := 0; !c.names && i < len(list); i++ {
-		e := &list[i]
-		c.names = keys[i] != contentIdent(e.key, e.keyID, e.keyStamp) || keys[i] == 0
+	if len(keys) != len(list) {
+		keys, values, longs = make([]uint32, len(list)), make([]uint32, len(list)), make([]string, len(list))
+		seen.keys[src], seen.values[src], seen.valueLongs[src] = keys, values, longs
 	}
-	keys = keys[:0]
+	// One pass: each entry is compared with what the same point held then, and recorded.
 	for i := range list {
 		e := &list[i]
-		keys = append(keys, contentIdent(e.key, e.keyID, e.keyStamp))
-	}
-	seen.keys[src] = keys
-	values, longs := seen.values[src], seen.valueLongs[src]
-	if len(values) != len(list) {
-		values, longs = make([]uint32, len(list)), make([]string, len(list))
-	}
-	for i := range list {
-		e := &list[i]
+		key := contentIdent(e.key, e.keyID, e.keyStamp)
+		c.names = c.names || key != keys[i] || key == 0
+		keys[i] = key
 		switch same := uint32(e.id) < valueSlots && values[i] == e.stamp ||
 			noteContent(&values[i], &longs[i], e.value, e.id, e.stamp); {
 		case same || c.names:
@@ -438,7 +433,6 @@ func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
 			c.entry = append(c.entry, int32(i))
 		}
 	}
-	seen.values[src], seen.valueLongs[src] = values, longs
 }
 
 // noteContent compares a value with what ident and long recorded (contentIdent, and a copy of a

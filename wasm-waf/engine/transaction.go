@@ -3,6 +3,7 @@ package engine
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
@@ -143,6 +144,10 @@ type Transaction struct {
 	txSet   []bool
 	txOrder []int32
 	txDyn   dynTX
+
+	// What argsGet and cookies were parsed from (parsedAgain), and REQUEST_LINE's buffer.
+	argsGetFrom, cookiesFrom parsedFrom
+	lineBuf                  []byte
 
 	// lastMatched is the last matched variable (MATCHED_VAR, MATCHED_VAR_NAME).
 	lastMatched matchedVar
@@ -365,7 +370,7 @@ func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers 
 	tx.setSingle(ruleset.VarRequestMethod, method)
 	tx.setSingle(ruleset.VarRequestProtocol, proto)
 	tx.setSingle(ruleset.VarRequestURIRaw, uri)
-	tx.setSingle(ruleset.VarRequestLine, method+" "+uri+" "+proto)
+	tx.setRequestLine(method, uri, proto)
 	if i := strings.IndexByte(uri, '#'); i >= 0 {
 		uri = uri[:i]
 	}
@@ -392,8 +397,13 @@ func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers 
 	}
 	tx.setSingle(ruleset.VarRequestBasename, base)
 	tx.setSingle(ruleset.VarQueryString, query)
-	if hasQuery {
+	if q := &tx.singles[ruleset.VarQueryString]; hasQuery && !tx.parsedAgain(&tx.argsGet, &tx.argsGetFrom, q.id, q.stamp) {
 		tx.argsGet = tx.parseQuery(tx.argsGet, len(tx.argsPost), query)
+		if limit := tx.e.rs.ArgumentsLimit; limit > 0 && len(tx.argsGet) >= limit {
+			tx.argsGetFrom = parsedFrom{} // it may have set ARGS_LIMIT_REACHED too
+		} else {
+			tx.argsGetFrom = parsedFrom{id: q.id, stamp: q.stamp, n: int32(len(tx.argsGet))}
+		}
 	}
 	contentTypeSeen := false
 	for _, h := range headers {
@@ -414,7 +424,14 @@ func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers 
 				}
 			}
 		case "cookie":
-			tx.parseCookies(h[1])
+			// The first Cookie header's cookies start the list: they may be the last request's.
+			c := &tx.headers[len(tx.headers)-1]
+			if first := len(tx.cookies) == 0; !first || !tx.parsedAgain(&tx.cookies, &tx.cookiesFrom, c.id, c.stamp) {
+				tx.parseCookies(h[1])
+				if first {
+					tx.cookiesFrom = parsedFrom{id: c.id, stamp: c.stamp, n: int32(len(tx.cookies))}
+				}
+			}
 		case "host":
 			host := h[1]
 			if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
@@ -428,6 +445,64 @@ func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers 
 	}
 	tx.evalPhase(1)
 	return tx.intr
+}
+
+// setRequestLine sets REQUEST_LINE without building the string when the previous request's was
+// the same.
+func (tx *Transaction) setRequestLine(method, uri, proto string) {
+	b := append(append(append(append(append(tx.lineBuf[:0], method...), ' '), uri...), ' '), proto...)
+	tx.lineBuf = b
+	if e := &tx.singles[ruleset.VarRequestLine]; tx.heldAgain(unsafe.String(unsafe.SliceData(b), len(b)), e.id, e.stamp) {
+		tx.hasSingle[ruleset.VarRequestLine] = true
+		tx.added++
+		tx.dataChanged()
+		return
+	}
+	tx.setSingle(ruleset.VarRequestLine, string(b))
+}
+
+// parsedFrom names the content (by slot) that a list of the previous transaction was parsed
+// from, and how many entries that gave: the same content parses the same.
+type parsedFrom struct {
+	id    int32
+	stamp uint32 // 0: nothing to reuse
+	n     int32
+}
+
+// parsedAgain takes the previous transaction's entries of *list (still in its array) when they
+// were parsed from the content that slot id holds under stamp, and every slot they name still
+// holds what they were made from: parsing, unescaping and valueID would give the same.
+func (tx *Transaction) parsedAgain(list *[]entry, from *parsedFrom, id int32, stamp uint32) bool {
+	l := *list
+	if len(l) != 0 || uint32(id) >= valueSlots || from.stamp != stamp || from.id != id || int(from.n) > cap(l) {
+		return false
+	}
+	l = l[:from.n]
+	slots := &tx.values.slots
+	for i := range l {
+		e := &l[i]
+		// An empty key or value takes no slot: its content is its length.
+		if e.key != "" && (uint32(e.keyID) >= valueSlots || slots[e.keyID].stamp != e.keyStamp) ||
+			e.value != "" && (uint32(e.id) >= valueSlots || slots[e.id].stamp != e.stamp) {
+			return false
+		}
+	}
+	for i := range l {
+		e := &l[i]
+		if e.key == "" {
+			e.keyID, e.keyStamp = tx.ownID(), tx.txStamp
+		} else {
+			slots[e.keyID].usedBy = tx.gen
+		}
+		if e.value == "" {
+			e.id, e.stamp = tx.ownID(), tx.txStamp
+		} else {
+			slots[e.id].usedBy = tx.gen
+		}
+	}
+	tx.added += from.n
+	*list = l
+	return true
 }
 
 // decodePath percent-decodes a path when every escape is valid (as net/url does), and keeps it

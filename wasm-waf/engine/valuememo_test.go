@@ -555,3 +555,77 @@ func TestAddShortcutNeedsTheSlotsStamp(t *testing.T) {
 	}
 	tx.Close()
 }
+
+// checkEntriesNameTheirSlots fails unless every member of tx's lists with a slot id names the
+// slot's content and stamp, as valueID made it.
+func checkEntriesNameTheirSlots(t *testing.T, tx *Transaction, step string) {
+	t.Helper()
+	for name, list := range map[string][]entry{"args": tx.argsGet, "headers": tx.headers, "cookies": tx.cookies} {
+		for i, m := range list {
+			for _, c := range []struct {
+				s     string
+				id    int32
+				stamp uint32
+			}{{m.key, m.keyID, m.keyStamp}, {m.value, m.id, m.stamp}} {
+				if uint32(c.id) >= valueSlots {
+					continue
+				}
+				if slot := &tx.values.slots[c.id]; slot.stamp != c.stamp || slot.content != c.s || slot.usedBy != tx.gen {
+					t.Fatalf("%s: %s member %d %q names slot %d stamp %d, which holds %q stamp %d (used by %d, now %d)",
+						step, name, i, c.s, c.id, c.stamp, slot.content, slot.stamp, slot.usedBy, tx.gen)
+				}
+			}
+		}
+	}
+}
+
+// TestListsParsedAgainNameTheirSlots: a query string and a Cookie header the previous request
+// had give their entries again, but only those whose slots still hold their contents; here an
+// argument's and a cookie's value lost their slot in between.
+func TestListsParsedAgainNameTheirSlots(t *testing.T) {
+	e := New(memoRuleset(t))
+	bucket := func(s string) uint64 { return contentHash(s) & (valueSlots/valueWays - 1) }
+	var mates []string // evict "v": valueWays contents of its bucket
+	for i := 0; len(mates) < valueWays; i++ {
+		if s := fmt.Sprintf("m%d", i); bucket(s) == bucket("v") {
+			mates = append(mates, s)
+		}
+	}
+	repeated := [][2]string{{"cookie", "a=v; b=2"}, {"user-agent", "test"}}
+	crowd := [][2]string{{"user-agent", "test"}}
+	for i, m := range mates {
+		crowd = append(crowd, [2]string{fmt.Sprintf("x-%d", i), m})
+	}
+	steps := []struct {
+		name, uri string
+		headers   [][2]string
+	}{
+		{"first", "/p?k=v&e=&n=1", repeated},
+		{"the same", "/p?k=v&e=&n=1", repeated},
+		{"another query", "/p?k=w", repeated},
+		{"the first again", "/p?k=v&e=&n=1", repeated}, // the array holds k=w's entries
+		{"no query, v evicted", "/p", crowd},
+		{"the first after eviction", "/p?k=v&e=&n=1", repeated},
+		{"and again", "/p?k=v&e=&n=1", repeated},
+	}
+	for _, s := range steps {
+		tx := e.NewTransaction()
+		tx.ProcessRequestHeaders("GET", s.uri, "HTTP/1.1", s.headers)
+		checkEntriesNameTheirSlots(t, tx, s.name)
+		var args, cookies []string
+		for _, m := range tx.argsGet {
+			args = append(args, m.key+"="+m.value)
+		}
+		for _, m := range tx.cookies {
+			cookies = append(cookies, m.key+"="+m.value)
+		}
+		wantArgs := strings.Split(strings.TrimPrefix(s.uri, "/p?"), "&")
+		if s.uri == "/p" {
+			wantArgs = nil
+		}
+		if fmt.Sprint(args) != fmt.Sprint(wantArgs) || len(s.headers) == 2 && fmt.Sprint(cookies) != "[a=v b=2]" {
+			t.Fatalf("%s: arguments %q, cookies %q", s.name, args, cookies)
+		}
+		tx.Close()
+	}
+}

@@ -61,6 +61,9 @@ type pluginContext struct {
 	cfg     Config
 	engine  ruleEngine
 	metrics counters
+	// headerBuf is reused by every request's headers: engines copy what they keep, and callbacks
+	// never run concurrently.
+	headerBuf [][2]string
 }
 
 func (p *pluginContext) OnPluginStart(int) (ok types.OnPluginStartStatus) {
@@ -142,7 +145,8 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if err != nil {
 		return h.fail(fmt.Errorf("reading request headers: %w", err))
 	}
-	req := requestFromHeaders(headers)
+	var req request
+	req, p.headerBuf = requestFromHeaders(headers, p.headerBuf)
 	h.tx = p.engine.newTransaction()
 	v, err := h.tx.requestHeaders(&req)
 	if err != nil {
@@ -314,11 +318,16 @@ func matchLogLine(action string, status int, v verdict, ids []int) string {
 	return b.String()
 }
 
-// requestFromHeaders splits the pseudo-headers from the header map. Names are passed as the
-// host gives them: Envoy's are lower-case, and the engines fold case themselves.
-func requestFromHeaders(headers [][2]string) request {
+// requestFromHeaders splits the pseudo-headers from the header map, into buf when it has room;
+// it returns the buffer it used, for the next request. Names are passed as the host gives them:
+// Envoy's are lower-case, and the engines fold case themselves.
+func requestFromHeaders(headers [][2]string, buf [][2]string) (request, [][2]string) {
 	// Slot 0 is kept for a host header made from :authority (HTTP/2 has none of its own).
-	list := make([][2]string, 1, len(headers)+1)
+	list := buf[:0]
+	if cap(list) < len(headers)+1 {
+		list = make([][2]string, 0, len(headers)+1)
+	}
+	list = append(list, [2]string{})
 	req := request{protocol: requestProtocol()}
 	var authority string
 	hasHost := false
@@ -346,7 +355,7 @@ func requestFromHeaders(headers [][2]string) request {
 	} else {
 		req.headers = list[1:]
 	}
-	return req
+	return req, list[:0]
 }
 
 // requestProtocol is the request's HTTP version, "HTTP/1.1" when the host does not say. The

@@ -418,3 +418,40 @@ func TestWasmLinearMemoryIsFlat(t *testing.T) {
 		t.Errorf("requests = %d, want 8000", got)
 	}
 }
+
+// TestRulesSeeTheRequestAsSent: the request line and protocol, a host header made from
+// :authority only when the request has none, and each request's own headers, though the plugin
+// reuses one buffer for them.
+func TestRulesSeeTheRequestAsSent(t *testing.T) {
+	const rules = `SecRuleEngine On
+SecRule REQUEST_LINE "!@rx ^GET /p(\?q=[12])? HTTP/1\.1$" "id:1,phase:1,deny,status:403,log,msg:'request line'"
+SecRule &REQUEST_HEADERS:Host "!@eq 1" "id:2,phase:1,deny,status:403,log,msg:'one host header'"
+SecRule REQUEST_HEADERS:Host "!@rx ^(shop|b)\.example$" "id:3,phase:1,deny,status:403,log,msg:'host'"
+SecRule REQUEST_HEADERS:X-Extra "@streq first" "id:4,phase:1,pass,log,msg:'extra header'"
+`
+	forEachHost(t, func(t *testing.T, newHost func(*testing.T) pluginHost) {
+		k, v := rulesField(t, rules)
+		h := started(t, newHost, config(t, map[string]any{k: v}))
+		first := get("/p?q=1", [2]string{"x-extra", "first"}, [2]string{"accept", "*/*"}, [2]string{"accept-language", "en"})
+		if o := h.do(t, first); !o.forwarded() {
+			t.Fatalf("first request refused: %+v, %q", o, h.logs("warn"))
+		}
+		// Fewer headers, and a host header of its own besides :authority.
+		second := exchange{headers: [][2]string{{":method", "GET"}, {":path", "/p?q=2"}, {":authority", "a.example"}, {"host", "b.example"}}}
+		if o := h.do(t, second); !o.forwarded() {
+			t.Fatalf("second request refused: %+v, %q", o, h.logs("warn"))
+		}
+		if o := h.do(t, get("/other")); o.local == nil || !hasLine(h.logs("warn"), `[id "1"]`) {
+			t.Fatalf("a request line the rule refuses went through: %+v", o)
+		}
+		matched := 0
+		for _, l := range h.logs("info") {
+			if strings.Contains(l, `[id "4"]`) {
+				matched++
+			}
+		}
+		if matched != 1 {
+			t.Errorf("rule 4 (x-extra: first, in the first request only) logged %d times: %q", matched, h.logs("info"))
+		}
+	})
+}
