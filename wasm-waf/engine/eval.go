@@ -59,7 +59,7 @@ func (tx *Transaction) evalPhase(phase int) {
 		}
 		if f := &tx.e.folds[ri]; f.kind != foldNone && tx.foldsApply() {
 			if tx.e.foldRuns.runs[phase][pc].exit > int32(pc) {
-				pc = tx.applyFoldRuns(phase, pc) - 1
+				pc = tx.applyFoldRuns(phase, pc, sparse) - 1
 				continue
 			}
 			if f.kind == foldNoMatch {

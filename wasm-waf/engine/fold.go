@@ -192,8 +192,10 @@ func runnable(r *ruleset.Rule) bool {
 }
 
 // applyFoldRuns makes the matches of the run at position pc and of the runs that follow it, and
-// returns the position after them.
-func (tx *Transaction) applyFoldRuns(phase, pc int) int {
+// returns the position after them. sparse says the phase's loop visits only tx.visit: a run that
+// starts at the next position it would visit follows too (the positions before it settle as they
+// did then, and fold runs neither skip by count nor remove rules).
+func (tx *Transaction) applyFoldRuns(phase, pc int, sparse bool) int {
 	runs, all := tx.e.foldRuns.runs[phase], tx.e.foldRuns.writes[phase]
 	for pc < len(runs) && runs[pc].exit > int32(pc) {
 		run := &runs[pc]
@@ -213,7 +215,9 @@ func (tx *Transaction) applyFoldRuns(phase, pc int) int {
 		if run.last >= 0 {
 			tx.lastMatched = tx.e.folds[run.last].last
 		}
-		pc = int(run.exit)
+		if pc = int(run.exit); sparse {
+			pc = nextVisit(tx.visit, pc)
+		}
 	}
 	tx.matchedVars = tx.matchedVars[:0]
 	return pc

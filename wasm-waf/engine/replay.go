@@ -360,9 +360,16 @@ func (tx *Transaction) notePhaseSources(phase int) {
 		seen.idents, seen.longs = make([]uint32, len(srcs)), make([]string, len(srcs))
 	}
 	for src := range sourceSingle {
-		if plan.lists[phase]&(1<<src) != 0 {
-			tx.listChanged(seen, src)
+		if plan.lists[phase]&(1<<src) == 0 {
+			continue
 		}
+		if list := tx.sourceList(src); len(list) == 0 && len(seen.keys[src]) == 0 {
+			// Empty then and now (files, XML and multipart parts on most requests): unchanged.
+			c := &tx.listChanges[src]
+			c.names, c.all, c.entry = false, false, c.entry[:0]
+			continue
+		}
+		tx.listChanged(seen, src)
 	}
 	var changed uint64
 	for b := range srcs {
@@ -388,10 +395,11 @@ func (tx *Transaction) notePhaseSources(phase int) {
 		case s.kind == replayWhole:
 			same = !c.names && !c.all && len(c.entry) == 0
 		default:
-			same = !c.names && !c.all
-			list := tx.sourceList(s.src)
-			for _, i := range c.entry {
-				same = same && list[i].lkey != s.key
+			if same = !c.names && !c.all; same && len(c.entry) > 0 {
+				list := tx.sourceList(s.src)
+				for _, i := range c.entry {
+					same = same && list[i].lkey != s.key
+				}
 			}
 		}
 		if !same {
