@@ -83,14 +83,47 @@ type Engine struct {
 	foldRuns foldPlan
 	// dense[i] runs the ruleset's matcher i as a DFA, made on first use.
 	dense []*ruleset.DenseMatcher
-	// tagged[tag] has a bit per rule that carries tag, made on first use by a ctl.
-	tagged map[string][]uint64
+	// tagged[tag] has a bit per rule that carries tag, made on first use by a ctl; taggedByAddr
+	// finds the sets of the tags looked up by the same string again.
+	tagged       map[string][]uint64
+	taggedByAddr []taggedAddr
 	// detect remembers libinjection's latest verdicts (detectmemo.go).
 	detect *detectMemo
 	free   []*Transaction
 	nextID uint64
+	// readsUniqueID: some rule reads UNIQUE_ID. When none does, no request pays for making one.
+	readsUniqueID bool
 	// capIndex is scratch space for submatch offsets.
 	capIndex []int
+}
+
+// readsVar reports whether a rule of rs reads v: in a target or in a macro.
+func readsVar(rs *ruleset.Ruleset, v ruleset.Var) bool {
+	inMacro := func(m *ruleset.Macro) bool {
+		for _, p := range m.Parts {
+			if p.Var == v {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if inMacro(&r.Op.Arg) || inMacro(&r.Msg) || inMacro(&r.LogData) {
+			return true
+		}
+		for _, t := range r.Targets {
+			if t.Var == v {
+				return true
+			}
+		}
+		for j := range r.SetVars {
+			if inMacro(&r.SetVars[j].Key) || inMacro(&r.SetVars[j].Value) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // New returns an engine for rs with the ruleset's own settings.
@@ -119,6 +152,7 @@ func NewWithOptions(rs *ruleset.Ruleset, opts Options) *Engine {
 	}
 	e.groups = planGroups(rs)
 	e.replay = planReplay(rs)
+	e.readsUniqueID = readsVar(rs, ruleset.VarUniqueID)
 	for n := 1; n < len(rs.TransformNodes); n++ {
 		if tn := rs.TransformNodes[n]; tn.Parent == 0 {
 			e.oneStep[tn.T] = int32(n)
@@ -263,20 +297,36 @@ func (e *Engine) NewTransaction() *Transaction {
 // rulesTagged returns the set of rules (by index) that carry tag: a ctl exclusion by tag then
 // covers a rule after one bit test instead of a comparison with each of its tags.
 func (e *Engine) rulesTagged(tag string) []uint64 {
-	if set, ok := e.tagged[tag]; ok {
-		return set
-	}
-	set := make([]uint64, (len(e.rs.Rules)+63)/64)
-	for i := range e.rs.Rules {
-		if slices.Contains(e.rs.Rules[i].Tags, tag) {
-			set[i>>6] |= 1 << (i & 63)
+	// Tags come from the ruleset's ctl actions, whose strings stay where they are: found by
+	// address first, without hashing them on every request.
+	for i := range e.taggedByAddr {
+		if t := &e.taggedByAddr[i]; t.data == unsafe.StringData(tag) && t.len == len(tag) {
+			return t.set
 		}
 	}
-	if e.tagged == nil {
-		e.tagged = map[string][]uint64{}
+	set, ok := e.tagged[tag]
+	if !ok {
+		set = make([]uint64, (len(e.rs.Rules)+63)/64)
+		for i := range e.rs.Rules {
+			if slices.Contains(e.rs.Rules[i].Tags, tag) {
+				set[i>>6] |= 1 << (i & 63)
+			}
+		}
+		if e.tagged == nil {
+			e.tagged = map[string][]uint64{}
+		}
+		e.tagged[tag] = set
 	}
-	e.tagged[tag] = set
+	if len(e.taggedByAddr) < 16 {
+		e.taggedByAddr = append(e.taggedByAddr, taggedAddr{unsafe.StringData(tag), len(tag), set})
+	}
 	return set
+}
+
+type taggedAddr struct {
+	data *byte
+	len  int
+	set  []uint64
 }
 
 // ruleIndex returns the index of r, which points into the ruleset's rules.

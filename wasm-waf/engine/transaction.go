@@ -293,8 +293,9 @@ func (tx *Transaction) begin() {
 		tx.matches[i] = Match{}
 	}
 	tx.matches = tx.matches[:0]
-	e.nextID++
-	tx.setSingle(ruleset.VarUniqueID, strconv.FormatUint(e.nextID, 10))
+	if e.nextID++; e.readsUniqueID {
+		tx.setSingle(ruleset.VarUniqueID, strconv.FormatUint(e.nextID, 10))
+	}
 	tx.setSingle(ruleset.VarDuration, "0")
 }
 
