@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"strconv"
+
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -94,6 +96,9 @@ func (tx *Transaction) collect(dst []val, t *ruleset.Target, r, head *ruleset.Ru
 			return append(dst, val{v: t.Var, id: -1, stamp: unsetStamp(t.Var)})
 		}
 		e := &tx.singles[t.Var]
+		if t.Var == ruleset.VarUniqueID && e.value == "" {
+			e.value = strconv.FormatUint(tx.uniqueID, 10) // unique by design: no slot, it would only evict others
+		}
 		return append(dst, val{v: t.Var, value: e.value, id: e.id, stamp: e.stamp})
 	}
 	return dst

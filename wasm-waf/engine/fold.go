@@ -197,6 +197,7 @@ func runnable(r *ruleset.Rule) bool {
 // did then, and fold runs neither skip by count nor remove rules).
 func (tx *Transaction) applyFoldRuns(phase, pc int, sparse bool) int {
 	runs, all := tx.e.foldRuns.runs[phase], tx.e.foldRuns.writes[phase]
+	last := int32(-1) // the last MATCHED_VAR of the runs: set once, it is a copy of two strings
 	for pc < len(runs) && runs[pc].exit > int32(pc) {
 		run := &runs[pc]
 		writes := all[run.from:run.to]
@@ -213,11 +214,14 @@ func (tx *Transaction) applyFoldRuns(phase, pc int, sparse bool) int {
 			}
 		}
 		if run.last >= 0 {
-			tx.lastMatched = tx.e.folds[run.last].last
+			last = run.last
 		}
 		if pc = int(run.exit); sparse {
 			pc = nextVisit(tx.visit, pc)
 		}
+	}
+	if last >= 0 {
+		tx.lastMatched = tx.e.folds[last].last
 	}
 	tx.matchedVars = tx.matchedVars[:0]
 	return pc

@@ -376,6 +376,10 @@ func (tx *Transaction) notePhaseSources(phase int) {
 		s := &srcs[b]
 		if s.src >= sourceSingle {
 			v := ruleset.Var(s.src - sourceSingle)
+			if v == ruleset.VarUniqueID {
+				changed |= 1 << b // new on every request by design (and made only when read)
+				continue
+			}
 			if !tx.hasSingle[v] {
 				if seen.idents[b] != unsetStamp(v) {
 					changed |= 1 << b

@@ -145,6 +145,8 @@ type Transaction struct {
 	txOrder []int32
 	txDyn   dynTX
 
+	// UNIQUE_ID's number: its entry's value is made on first read.
+	uniqueID uint64
 	// What argsGet and cookies were parsed from (parsedAgain), and REQUEST_LINE's buffer.
 	argsGetFrom, cookiesFrom parsedFrom
 	lineBuf                  []byte
@@ -294,7 +296,11 @@ func (tx *Transaction) begin() {
 	}
 	tx.matches = tx.matches[:0]
 	if e.nextID++; e.readsUniqueID {
-		tx.setSingle(ruleset.VarUniqueID, strconv.FormatUint(e.nextID, 10))
+		// Made when read (collect): CRS reads it only when sampling requests.
+		tx.uniqueID = e.nextID
+		tx.singles[ruleset.VarUniqueID] = entry{id: tx.ownID(), stamp: tx.txStamp}
+		tx.hasSingle[ruleset.VarUniqueID] = true
+		tx.added++
 	}
 	tx.setSingle(ruleset.VarDuration, "0")
 }
@@ -302,8 +308,6 @@ func (tx *Transaction) begin() {
 func (tx *Transaction) setSingle(v ruleset.Var, value string) {
 	e := &tx.singles[v]
 	switch {
-	case v == ruleset.VarUniqueID: // unique by design: a slot would only evict others
-		*e = entry{value: value, id: tx.ownID(), stamp: tx.txStamp}
 	case tx.heldAgain(value, e.id, e.stamp):
 		// What the previous transaction (or this one) set: the same slot.
 	default:

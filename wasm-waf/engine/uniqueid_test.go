@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
@@ -27,11 +28,16 @@ func TestUniqueIDIsMadeOnlyWhenRead(t *testing.T) {
 		for range 3 {
 			tx := e.NewTransaction()
 			tx.ProcessRequestHeaders("GET", "/", "HTTP/1.1", nil)
+			if !c.reads || strings.Contains(c.rules, ",log,") {
+				if got := tx.MatchedRules(); len(got) != 1 {
+					t.Fatalf("%s: matched %v, want rule 1", c.rules, got)
+				}
+			}
 			if tx.hasSingle[ruleset.VarUniqueID] != c.reads {
 				t.Fatalf("%s: UNIQUE_ID set: %v, want %v", c.rules, !c.reads, c.reads)
 			}
 			if c.reads {
-				seen[tx.singles[ruleset.VarUniqueID].value] = true
+				seen[uniqueIDOf(tx)] = true
 			}
 			tx.Close()
 		}
@@ -39,4 +45,14 @@ func TestUniqueIDIsMadeOnlyWhenRead(t *testing.T) {
 			t.Errorf("%s: %d distinct UNIQUE_IDs in 3 requests", c.rules, len(seen))
 		}
 	}
+}
+
+// uniqueIDOf reads UNIQUE_ID as a rule does.
+func uniqueIDOf(tx *Transaction) string {
+	t := ruleset.Target{Var: ruleset.VarUniqueID, KeyRegex: -1, TXSlot: -1}
+	vals := tx.collect(nil, &t, nil, nil)
+	if len(vals) != 1 {
+		return ""
+	}
+	return vals[0].value
 }
