@@ -594,8 +594,13 @@ func (tx *Transaction) ctl(r *ruleset.Rule, c *ruleset.Ctl) {
 
 // TX variables.
 
+// txGetSlot returns slot s's value, "" when unset: txVals keeps what earlier transactions set
+// (begin only clears txSet).
 func (tx *Transaction) txGetSlot(s int32) (string, bool) {
-	return tx.txVals[s], tx.txSet[s]
+	if !tx.txSet[s] {
+		return "", false
+	}
+	return tx.txVals[s], true
 }
 
 func (tx *Transaction) txSetSlot(s int32, v string) {

@@ -269,8 +269,7 @@ func (tx *Transaction) begin() {
 	tx.partHeaders, tx.partName, tx.partFilename = tx.partHeaders[:0], tx.partName[:0], tx.partFilename[:0]
 	tx.xmlText, tx.xmlAttrs = tx.xmlText[:0], tx.xmlAttrs[:0]
 	for _, s := range tx.txOrder {
-		tx.txSet[s] = false
-		tx.txVals[s] = ""
+		tx.txSet[s] = false // txVals[s] stays: a string store each costs more, and unset slots read ""
 	}
 	tx.txOrder = tx.txOrder[:0]
 	tx.txDyn.reset()
@@ -385,13 +384,16 @@ func (tx *Transaction) ProcessRequestHeaders(method, uri, proto string, headers 
 	if i := strings.IndexByte(uri, '?'); i >= 0 {
 		path, query, hasQuery = uri[:i], uri[i+1:], true
 	}
-	// Absolute-form request targets carry scheme and authority before the path.
-	if i := strings.Index(path, "://"); i > 0 && !strings.ContainsAny(path[:i], "/?") {
-		rest := path[i+3:]
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			path = rest[j:]
-		} else {
-			path = ""
+	// Absolute-form request targets carry scheme and authority before the path (origin-form
+	// ones, nearly all, start with it).
+	if path == "" || path[0] != '/' {
+		if i := strings.Index(path, "://"); i > 0 && !strings.ContainsAny(path[:i], "/?") {
+			rest := path[i+3:]
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				path = rest[j:]
+			} else {
+				path = ""
+			}
 		}
 	}
 	path = decodePath(path)
