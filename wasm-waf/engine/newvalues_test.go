@@ -42,7 +42,8 @@ SecRule TX:/^hdr_/ "@rx ^x-mode$" "id:37,phase:2,pass,log,msg:'%{MATCHED_VAR_NAM
 SecRule ARGS:a "@streq fine" "id:39,phase:1,pass,nolog,skip:1"
 SecRule REQUEST_HEADERS:Referer "@streq fine" "id:40,phase:1,pass,log,msg:'not skipped'"
 SecRule REQUEST_HEADERS:User-Agent "@rx ^M" "id:41,phase:1,pass,log,msg:'%{MATCHED_VAR}'"
-SecRule REQUEST_COOKIES|REQUEST_COOKIES_NAMES "@rx (?i)^(sqlmap|fine|x)$" "id:44,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"`
+SecRule REQUEST_COOKIES|REQUEST_COOKIES_NAMES "@rx (?i)^(sqlmap|fine|x)$" "id:44,phase:1,pass,log,msg:'%{MATCHED_VAR_NAME}'"
+SecRule REQUEST_HEADERS:Referer "@streq NIKTO" "id:45,phase:1,deny,status:403"`
 
 var (
 	sequenceValues = []string{"fine", "111-22x3333", "123-4567", "UNION+SELECT", "union%20select", "%3Cscript%3Ealert(1)%3C/script%3E",

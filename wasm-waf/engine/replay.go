@@ -132,6 +132,14 @@ type phaseSeen struct {
 	// Per list source, its entries' keys and values (contentIdent), and values named longIdent.
 	keys, values [sourceSingle][]uint32
 	valueLongs   [sourceSingle][]string
+	// stale[src]: the list was not recorded at the last note (phase 1's comparison stood for it).
+	stale [sourceSingle]bool
+}
+
+// headList reports whether list source src is made from the request head alone: it holds the same
+// in every phase of a transaction.
+func headList(src source) bool {
+	return src == sourceHeaders || src == sourceArgsGet || src == sourceCookies
 }
 
 // listChange is how a list source differs from what it held at the same point then.
@@ -359,17 +367,29 @@ func (tx *Transaction) notePhaseSources(phase int) {
 	if len(seen.idents) != len(srcs) {
 		seen.idents, seen.longs = make([]uint32, len(srcs)), make([]string, len(srcs))
 	}
+	if phase == 1 {
+		tx.headComparedWithPrev = tx.prevGen != 0 && seen.gen == tx.prevGen
+	}
+	// The request head's lists held the same at phase 1 as now, here and in the previous
+	// transaction: phase 1's comparison with it stands.
+	headDone := phase == 2 && tx.seen[1].gen == tx.gen && tx.headComparedWithPrev
 	for src := range sourceSingle {
 		if plan.lists[phase]&(1<<src) == 0 {
 			continue
 		}
-		if list := tx.sourceList(src); len(list) == 0 && len(seen.keys[src]) == 0 {
+		if headDone && headList(src) && plan.lists[1]&(1<<src) != 0 {
+			seen.stale[src] = true
+			continue
+		}
+		stale := seen.stale[src]
+		seen.stale[src] = false
+		if list := tx.sourceList(src); !stale && len(list) == 0 && len(seen.keys[src]) == 0 {
 			// Empty then and now (files, XML and multipart parts on most requests): unchanged.
 			c := &tx.listChanges[src]
 			c.names, c.all, c.entry = false, false, c.entry[:0]
 			continue
 		}
-		tx.listChanged(seen, src)
+		tx.listChanged(seen, src, stale)
 	}
 	var changed uint64
 	for b := range srcs {
@@ -420,12 +440,12 @@ func (tx *Transaction) notePhaseSources(phase int) {
 }
 
 // listChanged compares list source src with what seen recorded of it, notes how it changed in
-// tx.listChanges, and records it now.
-func (tx *Transaction) listChanged(seen *phaseSeen, src source) {
+// tx.listChanges, and records it now. A stale record is not compared: everything changed.
+func (tx *Transaction) listChanged(seen *phaseSeen, src source, stale bool) {
 	list := tx.sourceList(src)
 	keys, values, longs := seen.keys[src], seen.values[src], seen.valueLongs[src]
 	c := &tx.listChanges[src]
-	c.names, c.all, c.entry = len(keys) != len(list), false, c.entry[:0]
+	c.names, c.all, c.entry = stale || len(keys) != len(list), false, c.entry[:0]
 	if len(keys) != len(list) {
 		keys, values, longs = make([]uint32, len(list)), make([]uint32, len(list)), make([]string, len(list))
 		seen.keys[src], seen.values[src], seen.valueLongs[src] = keys, values, longs

@@ -109,10 +109,12 @@ type Transaction struct {
 	prevGen uint32
 	inStep  bool
 	changed uint64 // the current phase's sources that changed since then, by bit
-	// listChanges[src] is how list source src changed (notePhaseSources).
-	listChanges [sourceSingle]listChange
-	actions     uint32 // onMatch calls and captures
-	effects     []effectLog
+	// listChanges[src] is how list source src changed (notePhaseSources); headComparedWithPrev:
+	// phase 1 compared the request head with the previous transaction's.
+	listChanges          [sourceSingle]listChange
+	headComparedWithPrev bool
+	actions              uint32 // onMatch calls and captures
+	effects              []effectLog
 	// changedSpans[g] are ruleset group g's new values in changedBuf (missesNewValues).
 	changedSpans []changedSpan
 	covered      []coveredSpan // the same, of rules that ctl exclusions cover, for phase coveredGen
