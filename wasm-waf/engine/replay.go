@@ -78,6 +78,37 @@ type effectLog struct {
 	matched  bool
 	match    Match // logged when the chain matched
 	replayed bool  // the log is being replayed, not recorded
+	// replay is writes as replayEffects makes them (compact), once compacted.
+	replay    []txWrite
+	compacted bool
+	dynSets   bool // its TX keys built at run time are set once each, never unset
+}
+
+// compact makes the writes that replayEffects makes: one per TX slot, where the slot was first
+// written, with its last value (the same slot order and values; nothing reads TX in between).
+// A log that unsets anything is kept as it is. CRS rule 920450 writes TX:0 once per header.
+func (l *effectLog) compact() {
+	l.compacted, l.dynSets = true, true
+	l.replay = l.replay[:0]
+	for i := range l.writes {
+		if l.writes[i].unset {
+			l.replay, l.dynSets = append(l.replay, l.writes...), false
+			return
+		}
+	}
+next:
+	for _, w := range l.writes {
+		for j := range l.replay {
+			switch r := &l.replay[j]; {
+			case w.slot >= 0 && r.slot == w.slot:
+				r.value = w.value
+				continue next
+			case w.slot < 0 && r.slot < 0 && r.key == w.key:
+				l.dynSets = false
+			}
+		}
+		l.replay = append(l.replay, w)
+	}
 }
 
 type ruleCtl struct{ rule, ctl int32 }
@@ -91,7 +122,7 @@ func (l *effectLog) note(w txWrite) {
 // record starts the effect log of chain starter ri.
 func (tx *Transaction) record(ri int32) *effectLog {
 	l := &tx.effects[ri]
-	l.writes, l.ctls, l.replayed = l.writes[:0], l.ctls[:0], false
+	l.writes, l.ctls, l.replayed, l.compacted = l.writes[:0], l.ctls[:0], false, false
 	l.match = Match{}
 	tx.recording = l
 	return l
@@ -101,17 +132,28 @@ func (tx *Transaction) record(ri int32) *effectLog {
 // the chain matched.
 func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
 	l.replayed = true
-	for i := range l.writes {
-		switch w := &l.writes[i]; {
+	if !l.compacted {
+		l.compact()
+	}
+	// Distinct keys into an empty dynTX: appended without looking for them first.
+	d := &tx.txDyn
+	direct := l.dynSets && len(d.keys) == 0 && !d.indexed
+	for i := range l.replay {
+		switch w := &l.replay[i]; {
 		case w.slot >= 0 && w.unset:
 			tx.txDelete(w.slot)
 		case w.slot >= 0:
 			tx.txSetSlot(w.slot, w.value)
 		case w.unset:
 			tx.txDynDelete(w.key)
+		case direct:
+			d.keys, d.vals = append(d.keys, w.key), append(d.vals, w.value)
 		default:
 			tx.txDynSet(w.key, w.value)
 		}
+	}
+	if direct && len(d.keys) > dynLinear {
+		d.reindex()
 	}
 	for _, c := range l.ctls {
 		r := &tx.e.rs.Rules[c.rule]
