@@ -262,6 +262,34 @@ type decoder struct {
 	s   string // the body, shared by every decoded string
 	off int
 	err error
+	// Slabs of the short slices a ruleset has thousands of.
+	strSlab       slab[string]
+	i32Slab       slab[int32]
+	partSlab      slab[MacroPart]
+	targetSlab    slab[Target]
+	exclusionSlab slab[Exclusion]
+	setVarSlab    slab[SetVar]
+	ctlSlab       slab[Ctl]
+}
+
+// slab hands out slices of shared backing arrays: a rule's targets, a macro's parts, a rule's
+// tags are a few elements each, and an allocation apiece costs an interpreting VM more than
+// decoding them (the CRS has about four thousand). Each slice's capacity is its length, so an
+// append never writes into its neighbour.
+type slab[T any] struct{ free []T }
+
+const slabLen = 256
+
+func (s *slab[T]) take(n int) []T {
+	if n > len(s.free) {
+		if n > slabLen/4 {
+			return make([]T, n)
+		}
+		s.free = make([]T, slabLen)
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
 }
 
 func (d *decoder) fail(what string) {
@@ -369,21 +397,21 @@ func (d *decoder) str() string {
 }
 
 // decodeList reads a count and that many elements; an empty list decodes as nil.
-func decodeList[T any](d *decoder, element func() T) []T {
+func decodeList[T any](d *decoder, from *slab[T], element func() T) []T {
 	n := d.count(len(d.s))
 	if n == 0 {
 		return nil
 	}
-	out := make([]T, n)
+	out := from.take(n)
 	for i := range out {
 		out[i] = element()
 	}
 	return out
 }
 
-func (d *decoder) strs() []string { return decodeList(d, d.str) }
+func (d *decoder) strs() []string { return decodeList(d, &d.strSlab, d.str) }
 
-func (d *decoder) i32s() []int32 { return decodeList(d, d.i32) }
+func (d *decoder) i32s() []int32 { return decodeList(d, &d.i32Slab, d.i32) }
 
 // littleEndian reports whether int32 memory has the artifact's byte order (wasm, amd64, arm64).
 var littleEndian = func() bool {
@@ -445,7 +473,7 @@ func (d *decoder) macro() Macro {
 	if n == 0 {
 		return Macro{}
 	}
-	m := Macro{Parts: make([]MacroPart, n)}
+	m := Macro{Parts: d.partSlab.take(n)}
 	for i := range m.Parts {
 		p := &m.Parts[i]
 		p.Lit = d.str()
@@ -582,7 +610,7 @@ func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 		r.Phase = uint8(d.uint())
 		r.ChainNext = d.i32()
 		if n := d.count(len(d.s)); n > 0 {
-			r.Targets = make([]Target, n)
+			r.Targets = d.targetSlab.take(n)
 			for k := range r.Targets {
 				t := &r.Targets[k]
 				t.Var = Var(d.uint())
@@ -593,7 +621,7 @@ func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 			}
 		}
 		if n := d.count(len(d.s)); n > 0 {
-			r.Exclusions = make([]Exclusion, n)
+			r.Exclusions = d.exclusionSlab.take(n)
 			for k := range r.Exclusions {
 				r.Exclusions[k] = d.exclusion()
 			}
@@ -616,7 +644,7 @@ func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 		r.Capture = d.bool()
 		r.MultiMatch = d.bool()
 		if n := d.count(len(d.s)); n > 0 {
-			r.SetVars = make([]SetVar, n)
+			r.SetVars = d.setVarSlab.take(n)
 			for k := range r.SetVars {
 				s := &r.SetVars[k]
 				s.Key = d.macro()
@@ -626,7 +654,7 @@ func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 			}
 		}
 		if n := d.count(len(d.s)); n > 0 {
-			r.Ctls = make([]Ctl, n)
+			r.Ctls = d.ctlSlab.take(n)
 			for k := range r.Ctls {
 				c := &r.Ctls[k]
 				c.Kind = CtlKind(d.uint())
