@@ -228,12 +228,20 @@ func planReplay(rs *ruleset.Ruleset) replayPlan {
 			p.opDeps[ri] = b.macro(&start.Op.Arg)
 			// A negated operator that captures changes TX when it fails.
 			p.tryValues[ri] = !(start.Capture && start.Op.Negate) && start.Op.Kind != ruleset.OpUnconditional
+			// The chain starter's targets and operator were read just above (configure is
+			// interpreted: each read is a search among the phase's sources).
+			for _, d := range p.targetDeps[p.targetBase[ri]:] {
+				p.deps[ri] |= d
+			}
+			p.deps[ri] |= p.opDeps[ri]
 			for i := ri; i >= 0; i = rs.Rules[i].ChainNext {
 				r := &rs.Rules[i]
-				for ti := range r.Targets {
-					p.deps[ri] |= b.target(&r.Targets[ti])
+				if i != ri {
+					for ti := range r.Targets {
+						p.deps[ri] |= b.target(&r.Targets[ti])
+					}
+					p.deps[ri] |= b.macro(&r.Op.Arg)
 				}
-				p.deps[ri] |= b.macro(&r.Op.Arg)
 				for si := range r.SetVars {
 					p.deps[ri] |= b.macro(&r.SetVars[si].Key) | b.macro(&r.SetVars[si].Value)
 				}

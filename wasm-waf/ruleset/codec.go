@@ -409,7 +409,19 @@ func decodeList[T any](d *decoder, from *slab[T], element func() T) []T {
 	return out
 }
 
-func (d *decoder) strs() []string { return decodeList(d, &d.strSlab, d.str) }
+// strs is decodeList's loop without its element function: a ruleset has tens of thousands of
+// strings (the CRS's tags), and a call through a method value costs an interpreter two.
+func (d *decoder) strs() []string {
+	n := d.count(len(d.s))
+	if n == 0 {
+		return nil
+	}
+	out := d.strSlab.take(n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
 
 func (d *decoder) i32s() []int32 { return decodeList(d, &d.i32Slab, d.i32) }
 
