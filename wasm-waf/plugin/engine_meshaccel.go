@@ -3,12 +3,11 @@
 package main
 
 import (
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"runtime/debug"
 	"strings"
+	"unsafe"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/engine"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
@@ -17,22 +16,22 @@ import (
 // engineName names the linked engine in logs.
 const engineName = "meshaccel"
 
-// The default ruleset is OWASP CRS v4 at paranoia level 1, compiled on the
-// host into the ruleset artifact so that the VM only decodes it. It is
-// generated, not committed (see defaultruleset/README.md).
+// The default ruleset is OWASP CRS v4 at paranoia level 1, compiled on the host into the ruleset
+// artifact so that the VM only decodes it. go generate writes it, and default_ruleset_embed.go
+// that embeds it into embeddedRuleset; neither is committed (see defaultruleset/README.md). A
+// string, not an embed.FS: reading a file from one copies it, and the copy (4 MiB for the CRS)
+// grows linear memory step by step during configure, each step a copy of all of it in some
+// runtimes. The ruleset reads the embedded bytes in place.
 //
-//go:generate go run gen_default_ruleset.go -o defaultruleset/crs.ruleset
-//go:embed defaultruleset
-var defaultRulesetFS embed.FS
-
-const defaultRulesetPath = "defaultruleset/crs.ruleset"
+//go:generate go run gen_default_ruleset.go -o defaultruleset/crs.ruleset -embed default_ruleset_embed.go
+var embeddedRuleset string
 
 func defaultRuleset() ([]byte, error) {
-	data, err := defaultRulesetFS.ReadFile(defaultRulesetPath)
-	if errors.Is(err, fs.ErrNotExist) {
+	if embeddedRuleset == "" {
 		return nil, errors.New("this plugin.wasm was built without the default ruleset (run go generate in wasm-waf/plugin); configure \"ruleset\" or \"rules\"")
 	}
-	return data, err
+	// Read only, as LoadOptions.InPlace requires: natively the string is in read-only memory.
+	return unsafe.Slice(unsafe.StringData(embeddedRuleset), len(embeddedRuleset)), nil
 }
 
 func loadEngine(cfg *Config) (ruleEngine, error) {
@@ -60,8 +59,8 @@ func loadEngine(cfg *Config) (ruleEngine, error) {
 		if err != nil {
 			return nil, err
 		}
-		// ReadFile returned a copy of the file. TestEmbeddedDefaultRuleset loads the same bytes
-		// with every check, and the image digest covers them.
+		// TestEmbeddedDefaultRuleset loads the same bytes with every check, and the image digest
+		// covers them.
 		if rs, err = ruleset.LoadWith(data, ruleset.LoadOptions{InPlace: true, Trusted: true}); err != nil {
 			return nil, fmt.Errorf("embedded default ruleset: %w", err)
 		}
