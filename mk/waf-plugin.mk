@@ -59,7 +59,17 @@ bench-waf-plugin: $(WASM_PLUGIN) $(WASM_PLUGIN_CORAZA) ## WAF plugin in wazero v
 		-json $(CURDIR)/benchmarks/waf-wasm/results.json | tee $(CURDIR)/benchmarks/waf-wasm/results.md
 	$(GO) run ./benchmarks/waf-wasm/plot -in benchmarks/waf-wasm/results.json -out benchmarks/waf-wasm
 
-bench-waf-floors: $(WASM_PLUGIN) ## What a request costs the interpreter before the CRS: the shell, parsing plus one pass, CRS 942100 alone (benchmarks/waf-wasm/floors/).
+# The floor under the shell: a plugin with the same SDK that only reads the request (no engine).
+WASM_SDK_FLOOR := $(WASM_CACHE)/sdkfloor.wasm
+
+$(WASM_SDK_FLOOR): $(WAF_MODULE)/bench/sdkfloor/main.go $(WAF_MODULE)/go.mod
+	@mkdir -p $(WASM_CACHE)
+	$(WASM_GO) build -buildmode=c-shared -trimpath -o $@ ./bench/sdkfloor
+
+bench-waf-floors: $(WASM_PLUGIN) $(WASM_SDK_FLOOR) ## What a request costs the interpreter before the CRS: the SDK alone, the shell, parsing plus one pass, CRS 942100 alone (benchmarks/waf-wasm/floors/).
+	@echo "== 0-sdk: wasm-waf/bench/sdkfloor, no engine"; \
+	(cd $(WAF_MODULE) && $(GO) run ./cmd/waf-wasm-bench -wasm $(WASM_SDK_FLOOR) -crs=false -requests 1000 -timed 500) \
+		| grep -E '^\| (plugin|meshaccel, one rule) \| (runtime|interpreter)' || exit 1
 	@for f in $(CURDIR)/benchmarks/waf-wasm/floors/*.conf; do \
 		echo "== $$(basename $$f)"; \
 		(cd $(WAF_MODULE) && $(GO) run ./cmd/waf-wasm-bench -wasm $(WASM_PLUGIN) -crs=false -shell-rules $$f \

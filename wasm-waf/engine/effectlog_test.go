@@ -28,17 +28,8 @@ func FuzzCompactedLogsReplayAsWritten(f *testing.F) {
 			l.writes = append(l.writes, w)
 		}
 		direct := e.NewTransaction()
-		for _, w := range l.writes {
-			switch {
-			case w.slot >= 0 && w.unset:
-				direct.txDelete(w.slot)
-			case w.slot >= 0:
-				direct.txSetSlot(w.slot, w.value)
-			case w.unset:
-				direct.txDynDelete(w.key)
-			default:
-				direct.txDynSet(w.key, w.value)
-			}
+		for i := range l.writes {
+			direct.applyWrite(&l.writes[i])
 		}
 		want := TXState(direct)
 		direct.Close()

@@ -139,17 +139,10 @@ func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
 	d := &tx.txDyn
 	direct := l.dynSets && len(d.keys) == 0 && !d.indexed
 	for i := range l.replay {
-		switch w := &l.replay[i]; {
-		case w.slot >= 0 && w.unset:
-			tx.txDelete(w.slot)
-		case w.slot >= 0:
-			tx.txSetSlot(w.slot, w.value)
-		case w.unset:
-			tx.txDynDelete(w.key)
-		case direct:
+		if w := &l.replay[i]; direct && w.slot < 0 && !w.unset {
 			d.keys, d.vals = append(d.keys, w.key), append(d.vals, w.value)
-		default:
-			tx.txDynSet(w.key, w.value)
+		} else {
+			tx.applyWrite(w)
 		}
 	}
 	if direct && len(d.keys) > dynLinear {
@@ -164,6 +157,20 @@ func (tx *Transaction) replayEffects(ri int32, l *effectLog) bool {
 	tx.highestSeverity = l.severity
 	tx.ruleIndex = ri
 	return l.matched
+}
+
+// applyWrite makes one TX write of an effect log.
+func (tx *Transaction) applyWrite(w *txWrite) {
+	switch {
+	case w.slot >= 0 && w.unset:
+		tx.txDelete(w.slot)
+	case w.slot >= 0:
+		tx.txSetSlot(w.slot, w.value)
+	case w.unset:
+		tx.txDynDelete(w.key)
+	default:
+		tx.txDynSet(w.key, w.value)
+	}
 }
 
 // phaseSeen is what a phase's sources held at the start of the phase in transaction gen.
