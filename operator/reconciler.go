@@ -129,11 +129,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	t = phase("apply", t)
 	requestErrs = append(requestErrs, r.prune(ctx, snap, res, issues, written)...)
 	t = phase("prune", t)
+	// Published before the statuses: whoever reads a status that reports a decision finds it
+	// in the metrics too.
+	recordDecisionMetrics(res)
 	requestErrs = append(requestErrs, r.updateStatuses(ctx, snap, res, issues, written)...)
 	t = phase("status", t)
 	r.awaitCache(ctx, written)
 	phase("cachesync", t)
-	recordDecisionMetrics(res)
 	phase("total", start)
 
 	if err := errors.Join(requestErrs...); err != nil {
@@ -491,20 +493,39 @@ func (r *Reconciler) prune(ctx context.Context, snap *snapshot, res extensions.R
 	return errs
 }
 
+// decisionKey names one meshaccel_workloads series.
+type decisionKey struct{ feature, enabled, reason string }
+
+// publishedDecisions holds the series the last reconcile set, so the next one deletes only those
+// that went away: a Reset followed by Sets would let a scrape in between see no workloads at all.
+var publishedDecisions struct {
+	sync.Mutex
+	keys map[decisionKey]bool
+}
+
 // recordDecisionMetrics publishes workloads per feature and decision.
 func recordDecisionMetrics(res extensions.Result) {
-	type key struct{ feature, enabled, reason string }
-	counts := map[key]int{}
+	counts := map[decisionKey]int{}
 	misplaced := 0
 	for _, w := range res.Workloads {
 		for _, f := range w.Features {
-			counts[key{string(f.Feature), fmt.Sprint(f.Enabled), f.Reason}]++
+			counts[decisionKey{string(f.Feature), fmt.Sprint(f.Enabled), f.Reason}]++
 		}
 		misplaced += len(w.MisplacedPods)
 	}
-	workloadDecisions.Reset()
+	publishedDecisions.Lock()
+	defer publishedDecisions.Unlock()
 	for k, n := range counts {
 		workloadDecisions.WithLabelValues(k.feature, k.enabled, k.reason).Set(float64(n))
+	}
+	for k := range publishedDecisions.keys {
+		if _, ok := counts[k]; !ok {
+			workloadDecisions.DeleteLabelValues(k.feature, k.enabled, k.reason)
+		}
+	}
+	publishedDecisions.keys = make(map[decisionKey]bool, len(counts))
+	for k := range counts {
+		publishedDecisions.keys[k] = true
 	}
 	misplacedPods.Set(float64(misplaced))
 }
