@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshaccel/meshaccel/wasm-waf/crs"
+	"github.com/meshaccel/meshaccel/wasm-waf/engine"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -30,6 +31,7 @@ type wafCompileFlags struct {
 	withCRS       bool
 	paranoia      int
 	detectionOnly bool
+	keepAll       bool
 	output        string
 }
 
@@ -41,7 +43,11 @@ func newWafCompileCommand() *cobra.Command {
 		Long: `Compile parses SecLang (the ModSecurity v3 / Coraza dialect), resolves Include and
 @pmFromFile relative to each file, and writes the compact, versioned ruleset artifact that the WAF
 plugin loads without compiling anything. With --crs the embedded OWASP CRS v4 comes first and the
-files are appended (exclusions, custom rules). Errors name the file, line and directive.`,
+files are appended (exclusions, custom rules). Errors name the file, line and directive.
+
+Rules that no request can reach in the compiled configuration, such as the CRS's upper paranoia
+levels behind their gates, are left out unless --keep-unreachable: a ctl action that could
+remove a gate keeps what lies behind it. Requests are decided the same either way.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := append(append([]string(nil), f.files...), args...)
@@ -75,6 +81,7 @@ files are appended (exclusions, custom rules). Errors name the file, line and di
 	cmd.Flags().BoolVar(&f.withCRS, "crs", false, "start from the embedded OWASP CRS v4 (coraza-coreruleset)")
 	cmd.Flags().IntVar(&f.paranoia, "paranoia-level", 1, "CRS blocking paranoia level, 1-4 (with --crs)")
 	cmd.Flags().BoolVar(&f.detectionOnly, "detection-only", false, "SecRuleEngine DetectionOnly (with --crs; files may set it themselves)")
+	cmd.Flags().BoolVar(&f.keepAll, "keep-unreachable", false, "keep the rules no request can reach in this configuration")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "artifact file to write, or - for standard output")
 	return cmd
 }
@@ -97,9 +104,14 @@ func compileWafRules(f wafCompileFlags, files []string) (*ruleset.Ruleset, error
 		if f.paranoia < 1 || f.paranoia > 4 {
 			return nil, fmt.Errorf("waf compile: --paranoia-level %d is not in 1-4", f.paranoia)
 		}
-		return crs.CompileWith(crs.Options{ParanoiaLevel: f.paranoia, DetectionOnly: f.detectionOnly, Extra: extra.String()}, os.DirFS("/"))
+		return crs.CompileWith(crs.Options{ParanoiaLevel: f.paranoia, DetectionOnly: f.detectionOnly, Extra: extra.String(),
+			KeepUnreachable: f.keepAll}, os.DirFS("/"))
 	}
-	return ruleset.CompileString(ruleset.Options{FS: os.DirFS("/")}, "command line", extra.String())
+	rs, err := ruleset.CompileString(ruleset.Options{FS: os.DirFS("/")}, "command line", extra.String())
+	if err != nil || f.keepAll {
+		return rs, err
+	}
+	return engine.Prune(rs)
 }
 
 func writeFileAtomic(name string, data []byte) error {
@@ -130,9 +142,10 @@ func writeWafSummary(w io.Writer, rs *ruleset.Ruleset, size int, elapsed time.Du
 			prefiltered++
 		}
 	}
-	_, err := fmt.Fprintf(w, "compiled %d rules (phase 1: %d chains, phase 2: %d chains; %d response-phase rules dropped), "+
-		"%d regexes (%d with literal or byte prefilters), %d phrase automata, engine %s; artifact v%d, %d bytes, in %s\n",
-		len(rs.Rules), len(rs.Phases[1]), len(rs.Phases[2]), rs.Skipped, len(rs.Regexes), prefiltered, len(rs.Matchers),
+	_, err := fmt.Fprintf(w, "compiled %d rules (phase 1: %d chains, phase 2: %d chains; %d response-phase rules dropped, "+
+		"%d unreachable left out), %d regexes (%d with literal or byte prefilters), %d phrase automata, engine %s; "+
+		"artifact v%d, %d bytes, in %s\n",
+		len(rs.Rules), len(rs.Phases[1]), len(rs.Phases[2]), rs.Skipped, rs.Unreachable, len(rs.Regexes), prefiltered, len(rs.Matchers),
 		rs.Engine, ruleset.FormatVersion, size, elapsed.Round(time.Millisecond))
 	return err
 }

@@ -102,6 +102,46 @@ func TestWafCompileCRSWithExtraRules(t *testing.T) {
 	}
 }
 
+// At paranoia level 1 the upper levels' rules are left out unless asked for; a level 2 rule
+// (942200) is in the artifact only with --keep-unreachable.
+func TestWafCompileLeavesOutUnreachableRules(t *testing.T) {
+	dir := t.TempDir()
+	hasRule := func(e *engine.Engine, id int32) bool {
+		for _, r := range e.Ruleset().Rules {
+			if r.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	pruned, whole := filepath.Join(dir, "pl1.wafrs"), filepath.Join(dir, "pl1-all.wafrs")
+	_, summary, err := runWafCommand(t, "compile", "--crs", "-o", pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, summaryAll, err := runWafCommand(t, "compile", "--crs", "--keep-unreachable", "-o", whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, w := loadWafArtifact(t, pruned), loadWafArtifact(t, whole)
+	left := len(w.Ruleset().Rules) - len(p.Ruleset().Rules)
+	if left <= 0 || p.Ruleset().Unreachable != left || !strings.Contains(summary, fmt.Sprintf("%d unreachable left out", left)) {
+		t.Errorf("%d rules left out, artifact says %d; summary %q", left, p.Ruleset().Unreachable, summary)
+	}
+	if !strings.Contains(summaryAll, " 0 unreachable left out") {
+		t.Errorf("--keep-unreachable summary: %q", summaryAll)
+	}
+	if hasRule(p, 942200) || !hasRule(w, 942200) {
+		t.Errorf("paranoia level 2 rule 942200: in the pruned artifact %v, in the whole %v", hasRule(p, 942200), hasRule(w, 942200))
+	}
+	h := [][2]string{{"Host", "example.com"}, {"User-Agent", "Mozilla/5.0"}, {"Accept", "*/*"}}
+	for _, uri := range []string{"/?id=1%27%20UNION%20SELECT%20password%20FROM%20users--", "/products?id=42&sort=price"} {
+		if a, b := wafBlocks(p, uri, h), wafBlocks(w, uri, h); a != b {
+			t.Errorf("%s: blocked %v by the pruned artifact, %v by the whole", uri, a, b)
+		}
+	}
+}
+
 func TestWafCompileErrorsNameFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	bad := writeWafFile(t, dir, "bad.conf", "SecRuleEngine On\n\nSecRule ARGS \"@rx (\" \"id:1,deny\"\n")

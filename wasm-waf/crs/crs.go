@@ -8,6 +8,7 @@ import (
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 
+	"github.com/meshaccel/meshaccel/wasm-waf/engine"
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
@@ -22,6 +23,9 @@ type Options struct {
 	Setup string
 	// Extra is SecLang appended after the CRS rules (exclusions, custom rules).
 	Extra string
+	// KeepUnreachable keeps the rules that no request can reach at this configuration (the
+	// upper paranoia levels behind their gates); by default engine.Prune leaves them out.
+	KeepUnreachable bool
 }
 
 // Main returns the top-level SecLang that includes the CRS files from coreruleset.FS.
@@ -47,7 +51,7 @@ Include @owasp_crs/*.conf
 `, mode, pl, opts.Setup, opts.Extra), nil
 }
 
-// Compile returns the compiled CRS.
+// Compile returns the compiled CRS, without its unreachable rules unless opts keeps them.
 func Compile(opts Options) (*ruleset.Ruleset, error) {
 	return CompileWith(opts, nil)
 }
@@ -63,7 +67,11 @@ func CompileWith(opts Options, fsys fs.FS) (*ruleset.Ruleset, error) {
 	if fsys != nil {
 		root = overlayFS{coreruleset.FS, fsys}
 	}
-	return ruleset.CompileString(ruleset.Options{FS: root}, "crs.conf", text)
+	rs, err := ruleset.CompileString(ruleset.Options{FS: root}, "crs.conf", text)
+	if err != nil || opts.KeepUnreachable {
+		return rs, err
+	}
+	return engine.Prune(rs)
 }
 
 // overlayFS reads the embedded CRS first and falls back to a second file system.

@@ -116,7 +116,7 @@ func (e *Engine) foldRules() []foldedRule {
 	state := newAbstractTX(len(rs.TXKeys))
 	scratch := newTransaction(e)
 	for phase := 1; phase <= 2; phase++ {
-		state = e.foldPhase(phase, state, folds, scratch)
+		state = e.foldPhase(phase, state, folds, scratch, nil)
 	}
 	return folds
 }
@@ -228,7 +228,7 @@ func (tx *Transaction) applyFoldRuns(phase, pc int, sparse bool) int {
 }
 
 // foldPhase analyses one phase from the abstract TX at its start and returns the one at its end.
-func (e *Engine) foldPhase(phase int, in *abstractTX, folds []foldedRule, scratch *Transaction) *abstractTX {
+func (e *Engine) foldPhase(phase int, in *abstractTX, folds []foldedRule, scratch *Transaction, reach *reachAnalysis) *abstractTX {
 	rs := e.rs
 	list := rs.Phases[phase]
 	arriving := make([]*abstractTX, len(list)+1) // states that reach pc by a skip
@@ -246,7 +246,10 @@ func (e *Engine) foldPhase(phase int, in *abstractTX, folds []foldedRule, scratc
 			continue // unreachable without ctl removals: left to evaluation
 		}
 		r := &rs.Rules[ri]
-		if f, ok := e.decide(ri, cur, scratch); ok {
+		if reach != nil {
+			reach.reached[ri] = true
+		}
+		if f, ok := e.decideUnless(reach, ri, cur, scratch); ok {
 			folds[ri] = f
 			if f.kind == foldNoMatch {
 				continue

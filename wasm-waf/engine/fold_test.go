@@ -162,34 +162,7 @@ SecRule TX:after "@eq 1" "id:46,phase:2,deny,log"`,
 // level, for benign traffic, attacks, bodies, and the localhost exception that removes rules by
 // tag at run time.
 func TestFoldsChangeNothingOnTheCRS(t *testing.T) {
-	browser := [][2]string{
-		{"Host", "shop.example"},
-		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
-		{"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-		{"Accept-Language", "en-US,en;q=0.9"},
-		{"Cookie", "session=7f3c2a9e41b04d6f8a1e; theme=dark"},
-	}
-	with := func(extra ...[2]string) [][2]string { return append(append([][2]string{}, browser...), extra...) }
-	reqs := []req{
-		{uri: "/products/42?ref=home&sort=price", headers: with()},
-		{uri: "/", headers: with()},
-		{uri: "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--", headers: with()},
-		{uri: "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", headers: with()},
-		{uri: "/files?path=../../../../etc/passwd", headers: with()},
-		{uri: "/run?cmd=%3Bcat%20/etc/shadow", headers: with()},
-		{uri: "/index.php?x=%3C%3Fphp%20system($_GET[c]);%20%3F%3E", headers: with()},
-		{uri: "/backup.sql.bak", headers: with()},
-		{method: "TRACE", uri: "/", headers: with()},
-		{uri: "/", headers: [][2]string{{"Host", "shop.example"}}},
-		{uri: "/?a=1&a=2&a=3", headers: with([2]string{"Content-Length", "abc"})},
-		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
-			body: "name=Alice&comment=Great+product%2C+works+as+described."},
-		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
-			body: "name=Alice&comment=1+OR+1%3D1--"},
-		{method: "POST", uri: "/api/items", headers: with([2]string{"Content-Type", "application/json"}),
-			body: `{"name":"x","tags":["a","<img src=x onerror=alert(1)>"]}`},
-		{method: "POST", uri: "/upload", headers: with([2]string{"Content-Type", "text/x-unknown"}), body: "data"},
-	}
+	reqs := crsRequests()
 	for pl := 1; pl <= 4; pl++ {
 		t.Run(fmt.Sprintf("PL%d", pl), func(t *testing.T) {
 			rs, err := crs.Compile(crs.Options{ParanoiaLevel: pl})
@@ -198,8 +171,7 @@ func TestFoldsChangeNothingOnTheCRS(t *testing.T) {
 			}
 			e := engine.New(rs)
 			expectSameOutcomes(t, e, reqs, "192.0.2.10")
-			// 905100/905110: GET / from localhost removes every OWASP_CRS rule at run time.
-			expectSameOutcomes(t, e, []req{{uri: "/", headers: with()}, {uri: "/?q=%27%20or%201=1--", headers: with()}}, "127.0.0.1")
+			expectSameOutcomes(t, e, crsLocalhostRequests(), "127.0.0.1")
 		})
 	}
 }
@@ -235,4 +207,48 @@ func hasRule(rs *ruleset.Ruleset, id int32) bool {
 		}
 	}
 	return false
+}
+
+// crsRequests are benign requests, attacks, bodies and malformed requests for the CRS.
+// browserHeadersWith returns a browser's request headers and extra.
+func browserHeadersWith(extra ...[2]string) [][2]string {
+	return append([][2]string{
+		{"Host", "shop.example"},
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
+		{"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"Accept-Language", "en-US,en;q=0.9"},
+		{"Cookie", "session=7f3c2a9e41b04d6f8a1e; theme=dark"},
+	}, extra...)
+}
+
+// crsLocalhostRequests are for 127.0.0.1: CRS 905100/905110 remove every OWASP_CRS rule at run
+// time for GET / from localhost.
+func crsLocalhostRequests() []req {
+	return []req{{uri: "/", headers: browserHeadersWith()}, {uri: "/?q=%27%20or%201=1--", headers: browserHeadersWith()}}
+}
+
+// crsRequests are benign requests, attacks, bodies and malformed requests for the CRS.
+func crsRequests() []req {
+	with := browserHeadersWith
+	reqs := []req{
+		{uri: "/products/42?ref=home&sort=price", headers: with()},
+		{uri: "/", headers: with()},
+		{uri: "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--", headers: with()},
+		{uri: "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", headers: with()},
+		{uri: "/files?path=../../../../etc/passwd", headers: with()},
+		{uri: "/run?cmd=%3Bcat%20/etc/shadow", headers: with()},
+		{uri: "/index.php?x=%3C%3Fphp%20system($_GET[c]);%20%3F%3E", headers: with()},
+		{uri: "/backup.sql.bak", headers: with()},
+		{method: "TRACE", uri: "/", headers: with()},
+		{uri: "/", headers: [][2]string{{"Host", "shop.example"}}},
+		{uri: "/?a=1&a=2&a=3", headers: with([2]string{"Content-Length", "abc"})},
+		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
+			body: "name=Alice&comment=Great+product%2C+works+as+described."},
+		{method: "POST", uri: "/api/reviews", headers: with([2]string{"Content-Type", "application/x-www-form-urlencoded"}),
+			body: "name=Alice&comment=1+OR+1%3D1--"},
+		{method: "POST", uri: "/api/items", headers: with([2]string{"Content-Type", "application/json"}),
+			body: `{"name":"x","tags":["a","<img src=x onerror=alert(1)>"]}`},
+		{method: "POST", uri: "/upload", headers: with([2]string{"Content-Type", "text/x-unknown"}), body: "data"},
+	}
+	return reqs
 }

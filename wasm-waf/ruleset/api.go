@@ -12,7 +12,7 @@ import (
 )
 
 // FormatVersion is the artifact format that MarshalBinary writes and Load accepts.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // EngineMode is SecRuleEngine.
 type EngineMode uint8

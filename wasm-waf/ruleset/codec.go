@@ -145,6 +145,7 @@ func (rs *Ruleset) MarshalBinary() ([]byte, error) {
 	e.int(int64(rs.ArgumentsLimit))
 	e.int(int64(rs.JSONDepthLimit))
 	e.int(int64(rs.Skipped))
+	e.int(int64(rs.Unreachable))
 	e.strs(rs.TXKeys)
 	e.uint(uint64(len(rs.TransformNodes)))
 	for _, n := range rs.TransformNodes {
@@ -561,6 +562,7 @@ func LoadWith(data []byte, opts LoadOptions) (*Ruleset, error) {
 	rs.ArgumentsLimit = int(d.int())
 	rs.JSONDepthLimit = int(d.int())
 	rs.Skipped = int(d.int())
+	rs.Unreachable = int(d.int())
 	rs.TXKeys = d.strs()
 	rs.TransformNodes = make([]TransformNode, d.count(len(d.s)))
 	for i := range rs.TransformNodes {

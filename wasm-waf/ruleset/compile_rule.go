@@ -591,14 +591,13 @@ func (c *compiler) finish() (*Ruleset, error) {
 	}
 	c.rs.Rules = rules
 	c.rs.Phases = phases
-	c.compactTables()
+	c.rs.compactTables()
 	return c.rs, nil
 }
 
 // compactTables drops the regexes and automata that only dropped rules (response phases,
-// SecRuleRemove*) used, and renumbers the references.
-func (c *compiler) compactTables() {
-	rs := c.rs
+// SecRuleRemove*, unreachable rules) used, and renumbers the references.
+func (rs *Ruleset) compactTables() {
 	usedRx := make([]bool, len(rs.Regexes))
 	usedM := make([]bool, len(rs.Matchers))
 	markRx := func(i int32) {

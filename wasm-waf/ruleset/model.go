@@ -382,4 +382,7 @@ type Ruleset struct {
 	TXKeys []string
 	// Skipped lists rules that were dropped at compile time, with the reason (response phases).
 	Skipped int
+	// Unreachable counts the rules left out because no request can reach them in this
+	// configuration (a paranoia level's gate always skips them; see engine.Prune).
+	Unreachable int
 }
