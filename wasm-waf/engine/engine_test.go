@@ -12,19 +12,32 @@ import (
 
 func compile(t testing.TB, text string) *engine.Engine {
 	t.Helper()
-	rs, err := ruleset.CompileString(ruleset.Options{}, "test.conf", "SecRuleEngine On\nSecRequestBodyAccess On\n"+text)
+	// Every test runs on the artifact, as the plugin does.
+	return engine.New(throughArtifact(t, compileWhole(t, "test.conf", text)))
+}
+
+// compileWhole compiles rules with the engine and request body access on, unpruned.
+func compileWhole(t testing.TB, name, rules string) *ruleset.Ruleset {
+	t.Helper()
+	rs, err := ruleset.CompileString(ruleset.Options{}, name, "SecRuleEngine On\nSecRequestBodyAccess On\n"+rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every test runs on the artifact, as the plugin does.
+	return rs
+}
+
+// throughArtifact returns rs encoded and loaded again, as the plugin receives it.
+func throughArtifact(t testing.TB, rs *ruleset.Ruleset) *ruleset.Ruleset {
+	t.Helper()
 	a, err := rs.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs, err = ruleset.Load(a); err != nil {
+	out, err := ruleset.Load(a)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return engine.New(rs)
+	return out
 }
 
 type req struct {

@@ -11,16 +11,6 @@ import (
 	"github.com/meshaccel/meshaccel/wasm-waf/ruleset"
 )
 
-// compileWhole compiles rules with the engine on, unpruned.
-func compileWhole(t testing.TB, name, rules string) *ruleset.Ruleset {
-	t.Helper()
-	rs, err := ruleset.CompileString(ruleset.Options{}, name, "SecRuleEngine On\nSecRequestBodyAccess On\n"+rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
 // pruned returns rs without its unreachable rules, through the artifact as the plugin loads it.
 func pruned(t testing.TB, rs *ruleset.Ruleset) *ruleset.Ruleset {
 	t.Helper()
@@ -28,14 +18,7 @@ func pruned(t testing.TB, rs *ruleset.Ruleset) *ruleset.Ruleset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := out.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err = ruleset.Load(a); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return throughArtifact(t, out)
 }
 
 func ruleIDs(rs *ruleset.Ruleset) []int {
